@@ -1,0 +1,29 @@
+# Every target sets up .venv first when it is missing or requirements.txt changed.
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+
+.PHONY: run test protos protos-check bench clean-venv
+
+run: $(VENV_STAMP)
+	$(PY) -m scripts.run_demo
+
+test: $(VENV_STAMP)
+	$(PY) scripts/gen_protos.py --check
+	$(PY) -m pytest tests
+
+protos: $(VENV_STAMP)
+	$(PY) scripts/gen_protos.py
+
+protos-check: $(VENV_STAMP)
+	$(PY) scripts/gen_protos.py --check
+
+bench: $(VENV_STAMP)
+	$(PY) -m bench.run_all
+
+$(VENV_STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $(VENV_STAMP)
+
+clean-venv:
+	rm -rf .venv

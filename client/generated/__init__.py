@@ -1,0 +1,1 @@
+"""Generated from protos/ by `make protos` (scripts/gen_protos.py). Do not edit."""

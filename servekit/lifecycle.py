@@ -1,0 +1,66 @@
+"""Build a gRPC server with health and reflection, serve it, and stop gracefully on SIGTERM."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from .health import Health
+from .interceptors import ServiceInterceptor
+
+log = logging.getLogger(__name__)
+
+
+def build_server(*, max_workers: int, max_message_bytes: int,
+                 extra_interceptors: tuple = (), max_concurrent_rpcs: int | None = None) -> grpc.Server:
+    """A thread-pool server; calls past `max_concurrent_rpcs` get RESOURCE_EXHAUSTED at once."""
+    options = [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        interceptors=[*extra_interceptors, ServiceInterceptor()],
+        options=options,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )
+
+
+def add_reflection(server: grpc.Server, service_full_names: list[str]) -> None:
+    reflection.enable_server_reflection([*service_full_names, reflection.SERVICE_NAME], server)
+
+
+def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Bind and return the port (useful with port 0); fail with a clear message when taken."""
+    port = (server.add_secure_port(address, credentials) if credentials
+            else server.add_insecure_port(address))
+    if port == 0:
+        raise SystemExit(f"cannot listen on {address}: address in use or not available")
+    return port
+
+
+def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
+                       on_stop=None) -> None:
+    """Block until SIGTERM/SIGINT, then: NOT_SERVING, drain in-flight calls for up to grace_s,
+    run `on_stop`, return. The server must already be started."""
+    stopping = threading.Event()
+
+    def _stop(signum, _frame):
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("signal %s: draining calls (grace %.1fs)", signal.Signals(signum).name, grace_s)
+        health.shutdown()
+        threading.Thread(target=lambda: server.stop(grace_s), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.wait_for_termination()
+    if on_stop is not None:
+        on_stop()
+    log.info("stopped")

@@ -1,0 +1,83 @@
+"""Start our real services as separate processes on loopback ports, for tests and benchmarks."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+IKARUS_CSV = SHARED_DATA / "ikarus_products.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_status(address: str, service: str = "", timeout: float = 1.0):
+    """The health status name ("SERVING", "NOT_SERVING", ...) or None when unreachable."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError:
+            return None
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+class ServiceProcess:
+    """`python -m module args...` with its output in a log file; `wait_serving()` polls health."""
+
+    def __init__(self, module: str, args: list[str], port: int, env: dict | None = None):
+        self.module, self.args, self.port = module, args, port
+        self.address = f"127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def wait_serving(self, timeout: float = 180.0) -> "ServiceProcess":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.output()}")
+            if health_status(self.address) == "SERVING":
+                return self
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.module} not SERVING after {timeout}s:\n{self.output()}")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; returns the exit code (kills after `timeout`)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+        os.unlink(self.log.name)
