@@ -1,0 +1,129 @@
+"""Vector backends and filters: exact filtered top-k for flat, hnsw and ivf; filter masks."""
+from __future__ import annotations
+
+import csv
+
+import faiss
+import numpy as np
+import pytest
+
+from client.generated.recsys.v1 import index_pb2
+from index_service import vectors
+from index_service.catalog import read_catalog
+from index_service.filters import FilterSpec, allowed_mask, from_proto
+from servekit.errors import InvalidArgument
+
+
+def embedding_like(n, d=64, rank=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) + 0.3 * rng.normal(size=(n, d))
+    return vectors.normalize(x)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return embedding_like(5000), embedding_like(20, seed=1)
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    """One index per backend, shared by the module's tests."""
+    return {kind: vectors.create(kind, data[0].shape[1]).build(data[0])
+            for kind in vectors.BACKENDS}
+
+
+def reference(base, queries, k, allowed=None):
+    rows = np.arange(len(base)) if allowed is None else np.flatnonzero(allowed)
+    ref = faiss.IndexFlatIP(base.shape[1])
+    ref.add(base[rows])
+    scores, idx = ref.search(queries, k)
+    return scores, rows[idx]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("fraction", [None, 0.001, 0.01, 0.3, 0.9])
+def test_filtered_search_is_exact_count(kind, fraction, data, built, tmp_path):
+    base, queries = data
+    index = built[kind]
+    allowed = None
+    if fraction is not None:
+        allowed = np.random.default_rng(2).random(len(base)) < fraction
+    k = 10
+    scores, rows = index.search(queries, k, allowed)
+    n_allowed = len(base) if allowed is None else int(allowed.sum())
+    assert rows.shape == (len(queries), min(k, n_allowed))
+    assert (rows >= 0).all()
+    if allowed is not None:
+        assert allowed[rows].all()
+    ref_scores, ref_rows = reference(base, queries, min(k, n_allowed), allowed)
+    if kind == "flat":
+        np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    else:  # approximate, but nearly always right on this easy data
+        recall = np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(rows, ref_rows)])
+        assert recall >= 0.9
+    # save / load keeps the answers
+    index.save(tmp_path / "i.faiss")
+    loaded = vectors.load(kind, tmp_path / "i.faiss", base)
+    again_scores, again_rows = loaded.search(queries, k, allowed)
+    np.testing.assert_array_equal(again_rows, rows)
+    np.testing.assert_allclose(loaded.vector(7), base[7])
+
+
+def test_filter_with_no_match_and_k_above_matches(data, built):
+    base, queries = data
+    index = built["flat"]
+    none = np.zeros(len(base), dtype=bool)
+    assert index.search(queries, 5, none)[1].shape == (len(queries), 0)
+    three = none.copy()
+    three[[3, 99, 4000]] = True
+    assert sorted(index.search(queries[:1], 10, three)[1][0]) == [3, 99, 4000]
+
+
+def test_unknown_index_type():
+    with pytest.raises(ValueError, match="unknown index type 'annoy'"):
+        vectors.create("annoy", 8)
+
+
+# --- filters ----------------------------------------------------------------------------------
+@pytest.fixture
+def catalog(tmp_path):
+    path = tmp_path / "f.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["uniq_id", "title", "brand", "price", "categories"])
+        w.writerow(["1", "Desk", "A", "10", "['Home', 'Furniture', 'Desks']"])
+        w.writerow(["2", "Chair", "B", "20", "['Home', 'Furniture', 'Chairs']"])
+        w.writerow(["3", "Lamp", "A", "30", "Home > Lighting"])
+        w.writerow(["4", "Mug", "C", "", "Kitchen"])
+    return read_catalog(path)[0]
+
+
+def ids_of(catalog, mask):
+    return [catalog.ids[i] for i in range(len(catalog))] if mask is None else \
+        [catalog.ids[i] for i in np.flatnonzero(mask)]
+
+
+def test_filter_masks(catalog):
+    assert allowed_mask(catalog, FilterSpec()) is None
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(categories=("Furniture",)))) == ["1", "2"]
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(categories=("Home",)))) == ["1", "2", "3"]
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(categories=("home",)))) == []
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(categories=("Chairs", "Kitchen")))) == ["2", "4"]
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(brands=("A",)))) == ["1", "3"]
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(brands=("A",), min_price=15))) == ["3"]
+    # the Mug's price is the median (20)
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(min_price=20, max_price=20))) == ["2", "4"]
+    live = np.array([True, False, True, True])
+    assert ids_of(catalog, allowed_mask(catalog, FilterSpec(brands=("A", "B")), live)) == ["1", "3"]
+
+
+def test_filter_validation():
+    spec = from_proto(index_pb2.Filter(categories=["X"], min_price=1, max_price=2))
+    assert spec == FilterSpec(categories=("X",), min_price=1.0, max_price=2.0)
+    assert from_proto(index_pb2.Filter()).empty
+    assert from_proto(index_pb2.Filter(min_price=0)).min_price == 0.0  # explicit zero is set
+    with pytest.raises(InvalidArgument, match="min_price .* greater than filter.max_price"):
+        from_proto(index_pb2.Filter(min_price=5, max_price=1))
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(InvalidArgument, match="finite"):
+            from_proto(index_pb2.Filter(max_price=bad))
