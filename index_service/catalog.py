@@ -60,18 +60,27 @@ def parse_columns_spec(spec: str | None) -> dict[str, str]:
     return mapping
 
 
+def _literal_list(text: str) -> list[str] | None:
+    """The items of a stringified Python list (stripped, empty ones dropped), else None."""
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, (list, tuple)):
+        return None
+    return [s for s in (str(v).strip() for v in value) if s]
+
+
 def parse_breadcrumb(raw: str) -> list[str]:
     """A stringified Python list, or levels separated by ' > ' or '|', else one level."""
     text = raw.strip()
     if not text:
         return []
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            value = None
-        if isinstance(value, (list, tuple)):
-            return [s for s in (str(v).strip() for v in value) if s]
+    items = _literal_list(text)
+    if items is not None:
+        return items
     for sep in (" > ", "|"):
         if sep in text:
             return [s for s in (p.strip() for p in text.split(sep)) if s]
@@ -83,13 +92,9 @@ def parse_images(raw: str) -> list[str]:
     text = raw.strip()
     if not text:
         return []
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            value = None
-        if isinstance(value, (list, tuple)):
-            return [s for s in (str(v).strip() for v in value) if s]
+    items = _literal_list(text)
+    if items is not None:
+        return items
     return [s for s in (p.strip() for p in text.split("|")) if s]
 
 

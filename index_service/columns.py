@@ -11,7 +11,21 @@ from typing import Iterable, Sequence
 import numpy as np
 
 
-class StringColumn:
+class _NpyArrays:
+    """Saves its `__slots__` arrays as NAME.<slot>.npy; loads them memory-mapped."""
+
+    __slots__ = ()
+
+    def save(self, directory: Path, name: str) -> None:
+        for slot in self.__slots__:
+            np.save(directory / f"{name}.{slot}.npy", getattr(self, slot))
+
+    @classmethod
+    def load(cls, directory: Path, name: str):
+        return cls(*(np.load(directory / f"{name}.{slot}.npy", mmap_mode="r") for slot in cls.__slots__))
+
+
+class StringColumn(_NpyArrays):
     """An immutable sequence of strings: `data` (uint8, UTF-8) and `offsets` (int64, n + 1)."""
 
     __slots__ = ("data", "offsets")
@@ -41,17 +55,9 @@ class StringColumn:
     def to_list(self) -> list[str]:
         return [self[i] for i in range(len(self))]
 
-    def save(self, directory: Path, name: str) -> None:
-        np.save(directory / f"{name}.data.npy", self.data)
-        np.save(directory / f"{name}.offsets.npy", self.offsets)
-
-    @classmethod
-    def load(cls, directory: Path, name: str) -> "StringColumn":
-        return cls(np.load(directory / f"{name}.data.npy", mmap_mode="r"),
-                   np.load(directory / f"{name}.offsets.npy", mmap_mode="r"))
 
 
-class ListColumn:
+class ListColumn(_NpyArrays):
     """Per row, a list of small integer codes into a vocabulary (CSR: codes + offsets)."""
 
     __slots__ = ("codes", "offsets")
@@ -84,17 +90,9 @@ class ListColumn:
         mask[rows] = True
         return mask
 
-    def save(self, directory: Path, name: str) -> None:
-        np.save(directory / f"{name}.codes.npy", self.codes)
-        np.save(directory / f"{name}.offsets.npy", self.offsets)
-
-    @classmethod
-    def load(cls, directory: Path, name: str) -> "ListColumn":
-        return cls(np.load(directory / f"{name}.codes.npy", mmap_mode="r"),
-                   np.load(directory / f"{name}.offsets.npy", mmap_mode="r"))
 
 
-class IdLookup:
+class IdLookup(_NpyArrays):
     """id -> row through a sorted array of 64-bit hashes (no dict of a million strings)."""
 
     __slots__ = ("hashes", "rows")
@@ -124,11 +122,3 @@ class IdLookup:
             j += 1
         return None
 
-    def save(self, directory: Path, name: str) -> None:
-        np.save(directory / f"{name}.hashes.npy", self.hashes)
-        np.save(directory / f"{name}.rows.npy", self.rows)
-
-    @classmethod
-    def load(cls, directory: Path, name: str) -> "IdLookup":
-        return cls(np.load(directory / f"{name}.hashes.npy", mmap_mode="r"),
-                   np.load(directory / f"{name}.rows.npy", mmap_mode="r"))
