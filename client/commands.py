@@ -1,0 +1,107 @@
+"""The CLI's built-in commands: search, similar, get, list, stats, embed, model-info."""
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from client import render
+from client.recsys_client import RecsysClient
+from client.types import MODES
+
+
+def _whole(minimum: int):
+    """argparse type: a whole number >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+    return parse
+
+
+_k, _offset = _whole(1), _whole(0)
+
+
+def _filter_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (exact; all given must hold)")
+    group.add_argument("--category", action="append", metavar="C",
+                       help="a level of the product's category breadcrumb (repeat for any of several)")
+    group.add_argument("--brand", action="append", metavar="B", help="brand (repeat for any of several)")
+    group.add_argument("--min-price", type=float, metavar="X", help="price >= X")
+    group.add_argument("--max-price", type=float, metavar="Y", help="price <= Y")
+    parser.add_argument("-k", type=_k, default=10, help="hits to return (default 10)")
+    parser.add_argument("--offset", type=_offset, default=0, help="skip this many hits first")
+    parser.add_argument("--min-score", type=float, metavar="S", help="drop hits scoring below S")
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    return dict(categories=args.category, brands=args.brand, min_price=args.min_price,
+                max_price=args.max_price, min_score=args.min_score, offset=args.offset)
+
+
+def _print(args: argparse.Namespace, value, text: str) -> None:
+    print(render.to_json(value) if args.json else text)
+
+
+def run_search(args: argparse.Namespace, client: RecsysClient) -> None:
+    result = client.search(args.query, k=args.k, mode=args.mode, **_filters(args))
+    _print(args, result, render.search_text(result, f"{args.query!r} ({args.mode})"))
+
+
+def run_similar(args: argparse.Namespace, client: RecsysClient) -> None:
+    result = client.similar(args.product_id, k=args.k, **_filters(args))
+    _print(args, result, render.search_text(result, f"products like {args.product_id}"))
+
+
+def run_get(args: argparse.Namespace, client: RecsysClient) -> None:
+    product = client.get(args.product_id)
+    _print(args, product, render.product_text(product))
+
+
+def run_list(args: argparse.Namespace, client: RecsysClient) -> None:
+    products = list(itertools.islice(client.list_products(page_size=min(args.limit, 1000)),
+                                     args.limit))
+    _print(args, products, render.products_table(products))
+
+
+def run_stats(args: argparse.Namespace, client: RecsysClient) -> None:
+    stats = client.stats()
+    _print(args, stats, render.dataclass_text(stats))
+
+
+def run_embed(args: argparse.Namespace, client: RecsysClient) -> None:
+    result = client.embed(args.texts)
+    _print(args, result, render.embed_text(args.texts, result))
+
+
+def run_model_info(args: argparse.Namespace, client: RecsysClient) -> None:
+    info = client.model_info()
+    _print(args, info, render.dataclass_text(info))
+
+
+def register(add) -> None:
+    p = add("search", help="products matching a text query", run=run_search)
+    p.add_argument("query", help="what to look for, e.g. \"small folding computer desk\"")
+    p.add_argument("--mode", choices=MODES, default="semantic",
+                   help="ranking: semantic (embeddings, default), lexical (TF-IDF), hybrid (RRF)")
+    _filter_options(p)
+
+    p = add("similar", help="products like a given one (never itself)", run=run_similar)
+    p.add_argument("product_id")
+    _filter_options(p)
+
+    p = add("get", help="one product by id", run=run_get)
+    p.add_argument("product_id")
+
+    p = add("list", help="the catalog's first products, in catalog order", run=run_list)
+    p.add_argument("--limit", type=_k, default=20, help="products to show (default 20)")
+
+    add("stats", help="what the index service serves", run=run_stats)
+
+    p = add("embed", help="vectors of texts, from the embedder service", run=run_embed)
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+
+    add("model-info", help="the embedder's model and limits", run=run_model_info)

@@ -1,0 +1,128 @@
+"""What a failed call raises: one exception class per gRPC status that a caller may act on.
+
+Every message names the service and its address and says what to do; `from_rpc_error` is the one
+place that maps a grpc.RpcError to these.
+"""
+from __future__ import annotations
+
+import grpc
+
+
+class RecsysError(Exception):
+    """Base of every error RecsysClient raises. `.code` is the gRPC status (None: client-side)."""
+
+    code: grpc.StatusCode | None = None
+    hint = ""
+
+    def __init__(self, message: str, *, code: grpc.StatusCode | None = None,
+                 service: str = "", target: str = "", details: str = ""):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.service, self.target, self.details = service, target, details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgumentError(RecsysError, ValueError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    hint = "fix the request"
+
+
+class NotFoundError(RecsysError, LookupError):
+    code = grpc.StatusCode.NOT_FOUND
+    hint = "check the id (`stats` shows the catalog's size; `search` finds ids)"
+
+
+class UnavailableError(RecsysError, ConnectionError):
+    code = grpc.StatusCode.UNAVAILABLE
+    hint = "retry later"
+
+
+class ResourceExhaustedError(RecsysError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    hint = "the server is overloaded: back off and retry, or send fewer calls at once"
+
+
+class DeadlineExceededError(RecsysError, TimeoutError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    hint = "raise the timeout (timeout= / --timeout) or try again when the server is less busy"
+
+
+class UnauthenticatedError(RecsysError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    hint = "pass the server's token (token= / --token / RECSYS_TOKEN)"
+
+
+class PermissionDeniedError(RecsysError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    hint = "this token may not make that call"
+
+
+class FailedPreconditionError(RecsysError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    hint = "the server is not in a state to do this now"
+
+
+class UnimplementedError(RecsysError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    hint = "the server is older than this client: upgrade it"
+
+
+class ServerError(RecsysError):
+    """INTERNAL, UNKNOWN, DATA_LOSS...: a bug or fault on the server side."""
+    code = grpc.StatusCode.INTERNAL
+    hint = "see the server's log"
+
+
+class CancelledError(RecsysError):
+    code = grpc.StatusCode.CANCELLED
+    hint = "the call was cancelled"
+
+
+_BY_CODE = {cls.code: cls for cls in (
+    InvalidArgumentError, NotFoundError, UnavailableError, ResourceExhaustedError,
+    DeadlineExceededError, UnauthenticatedError, PermissionDeniedError, FailedPreconditionError,
+    UnimplementedError, CancelledError)}
+_BY_CODE[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgumentError
+
+# Text of grpc-core errors raised on the client side when no connection could be made.
+_CONNECT_FAILURES = ("failed to connect", "connection refused", "dns resolution failed",
+                     "name resolution", "errors resolving", "lookup failed", "connect failed",
+                     "socket closed", "handshake")
+
+
+def _connect_failed(details: str) -> bool:
+    lowered = details.lower()
+    return any(marker in lowered for marker in _CONNECT_FAILURES)
+
+
+def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str,
+                   unreachable: bool = False) -> RecsysError:
+    """The RecsysError for a failed call of `method` on `service` (e.g. "index") at `target`.
+    unreachable: the channel had no connection when the call failed (a deadline that passed while
+    gRPC was still trying to connect is reported as UnavailableError)."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+    cls = _BY_CODE.get(code, ServerError)
+    where = f"{service} service at {target}"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
+        code, cls = grpc.StatusCode.UNAVAILABLE, UnavailableError
+        details = "no connection before the deadline"
+    if code == grpc.StatusCode.UNAVAILABLE and (unreachable or _connect_failed(details)):
+        message = (f"cannot reach the {where} ({_short(details)}): is it running? "
+                   f"Start it (make run) or point the client elsewhere "
+                   f"(--{service} / RECSYS_{service.upper()})")
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"{method} on the {where}: no answer before the deadline: {cls.hint}"
+    else:
+        message = f"{method} on the {where} failed: {details}: {cls.hint}"
+    return cls(message, code=code, service=service, target=target, details=details)
+
+
+def _short(details: str) -> str:
+    """grpc-core connect errors are long; keep the part after the last 'last error:'."""
+    tail = details.rsplit("last error:", 1)[-1].strip()
+    return tail if len(tail) < 200 else tail[:197] + "..."
