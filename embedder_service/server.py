@@ -1,0 +1,50 @@
+"""Start the embedder: serve health at once, load and warm the model, then SERVING until SIGTERM."""
+from __future__ import annotations
+
+import logging
+
+from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.health import Health
+from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
+from servekit.metrics import serve_metrics
+
+from .backend import SentenceTransformerBackend
+from .batcher import Batcher
+from .config import EmbedderConfig
+from .servicer import EmbedderServicer
+
+log = logging.getLogger("embedder_service")
+
+SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name  # recsys.v1.Embedder
+
+
+def load_backend(config: EmbedderConfig) -> tuple[SentenceTransformerBackend, Batcher]:
+    """Load the model, start the batcher, and warm both with one encode through the queue."""
+    backend = SentenceTransformerBackend(config.model, config.torch_threads)
+    batcher = Batcher(backend, max_batch_size=config.max_batch_size,
+                      max_batch_tokens=config.max_batch_tokens,
+                      max_batch_wait_ms=config.max_batch_wait_ms, max_queue_texts=config.max_queue_texts)
+    warm = batcher.submit(backend.tokenize(["warm up the model"]))
+    warm.wait(None)
+    if warm.error is not None:
+        raise SystemExit(f"warm-up encode failed: {warm.error}")
+    return backend, batcher
+
+
+def serve(config: EmbedderConfig) -> None:
+    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes)
+    servicer = EmbedderServicer(config)
+    embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
+    health = Health(server, [SERVICE_NAME])
+    add_reflection(server, [SERVICE_NAME])
+    port = bind(server, config.address)
+    server.start()
+    log.info("listening on %s:%d (NOT_SERVING while the model loads)", config.host, port)
+    serve_metrics(config.metrics_port, config.host)
+
+    backend, batcher = load_backend(config)
+    servicer.attach(backend, batcher)
+    health.set_serving(True)
+    log.info("serving %s (dim %d, max_seq_length %d) on %s:%d", backend.model_name, backend.dimension,
+             backend.max_seq_length, config.host, port)
+    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=batcher.stop)

@@ -1,0 +1,133 @@
+"""gRPC transport: recsys.v1.Embedder's RPCs over the batcher. No model code here."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.errors import DeadlineExceeded, ServiceError, Unavailable
+
+from .backend import normalize_rows
+from .batcher import Batcher
+from .config import EmbedderConfig
+from .validation import Limits, check_lengths, check_texts
+
+# EmbedStream: how many requests of one stream may be queued in the model at once (pipelining).
+STREAM_READ_AHEAD = 4
+
+
+class _Ready:
+    """What exists once the model is loaded."""
+
+    def __init__(self, backend, batcher: Batcher, limits: Limits, info: embedder_pb2.ModelInfo):
+        self.backend, self.batcher, self.limits, self.info = backend, batcher, limits, info
+
+
+class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
+    def __init__(self, config: EmbedderConfig):
+        self._config = config
+        self._ready: _Ready | None = None
+
+    def attach(self, backend, batcher: Batcher) -> None:
+        """The model is loaded: start answering (until then calls get UNAVAILABLE)."""
+        c = self._config
+        limits = Limits(c.max_texts_per_request, c.max_chars_per_text, backend.max_seq_length)
+        info = embedder_pb2.ModelInfo(
+            model_name=backend.model_name, dimension=backend.dimension,
+            max_seq_length=backend.max_seq_length, normalized=True,
+            max_texts_per_request=c.max_texts_per_request, max_chars_per_text=c.max_chars_per_text,
+            max_queue_texts=c.max_queue_texts, max_batch_size=c.max_batch_size,
+            max_batch_wait_ms=c.max_batch_wait_ms, max_message_bytes=c.max_message_bytes)
+        self._ready = _Ready(backend, batcher, limits, info)
+
+    def _get_ready(self) -> _Ready:
+        ready = self._ready
+        if ready is None:
+            raise Unavailable("the model is still loading: retry when health says SERVING")
+        return ready
+
+    # ---- RPCs ---------------------------------------------------------------------------------
+    def GetModelInfo(self, request, context):
+        return self._get_ready().info
+
+    def Embed(self, request, context):
+        arrived = time.perf_counter()
+        ready = self._get_ready()
+        job = self._submit(ready, request)
+        context.add_callback(job.cancel)
+        return self._answer(ready, request, job, context, arrived)
+
+    def EmbedStream(self, request_iterator, context):
+        """Reads ahead up to STREAM_READ_AHEAD requests so the model stays busy; answers in order."""
+        ready = self._get_ready()
+        pending: queue.Queue = queue.Queue(maxsize=STREAM_READ_AHEAD)
+        stop = threading.Event()
+        context.add_callback(stop.set)
+
+        def read() -> None:
+            try:
+                for request in request_iterator:
+                    if stop.is_set():
+                        return
+                    arrived = time.perf_counter()
+                    try:
+                        item = (request, self._submit(ready, request), arrived)
+                    except ServiceError as exc:
+                        pending.put(exc)
+                        return
+                    pending.put(item)
+            except Exception as exc:  # noqa: BLE001 - the stream broke: end it after earlier answers
+                if not stop.is_set():
+                    pending.put(Unavailable(f"request stream failed: {exc}"))
+                return
+            finally:
+                pending.put(None)
+
+        threading.Thread(target=read, name="embed-stream-reader", daemon=True).start()
+        try:
+            while True:
+                item = pending.get()
+                if item is None:
+                    return
+                if isinstance(item, ServiceError):
+                    raise item
+                request, job, arrived = item
+                yield self._answer(ready, request, job, context, arrived)
+        finally:
+            stop.set()
+            while True:  # let a blocked reader finish and drop what it queued
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, tuple):
+                    item[1].cancel()
+
+    # ---- shared steps -------------------------------------------------------------------------
+    @staticmethod
+    def _submit(ready: _Ready, request):
+        texts = check_texts(request.texts, ready.limits)
+        tokens = ready.backend.tokenize(texts)
+        if request.HasField("truncate") and not request.truncate:
+            check_lengths(tokens, ready.limits)
+        return ready.batcher.submit(tokens)
+
+    @staticmethod
+    def _answer(ready: _Ready, request, job, context, arrived: float) -> embedder_pb2.EmbedResponse:
+        if not job.wait(context.time_remaining()):
+            job.cancel()
+            raise DeadlineExceeded(
+                f"the call's deadline passed with {job.remaining} of its {len(job.tokens)} texts "
+                f"not yet embedded ({ready.batcher.queued_texts()} texts queued): allow more time")
+        if job.error is not None:
+            raise job.error
+        normalize = request.normalize if request.HasField("normalize") else True
+        vectors = normalize_rows(job.vectors) if normalize else job.vectors
+        embeddings = [embedder_pb2.Embedding(values=v, token_count=t.length, truncated=t.truncated)
+                      for v, t in zip(vectors.tolist(), job.tokens)]
+        return embedder_pb2.EmbedResponse(
+            embeddings=embeddings, model_name=ready.backend.model_name,
+            total_tokens=sum(t.length for t in job.tokens), request_id=request.request_id,
+            timing=embedder_pb2.Timing(queue_us=job.queue_us, inference_us=job.inference_us,
+                                       total_us=int((time.perf_counter() - arrived) * 1e6)))
