@@ -24,9 +24,11 @@ Guarantees
   after a failed fsync the kernel may already have dropped the unsynced pages (PostgreSQL's
   "fsyncgate"): retrying could acknowledge data that is not on disk.
 - On open, a torn tail (a record cut short, a bad CRC, garbage or zeros after the last record, as
-  a crash mid-write leaves) is truncated with a warning; the log always opens. Damage *before*
-  intact records is not a torn tail but lost acknowledged data: that raises `WalCorruptError`
-  naming the file and offset rather than silently dropping writes.
+  a crash mid-write leaves) is truncated with a warning; the log opens. When whole records follow
+  the bad one (a crash can do that: the unsynced pages of one group commit may reach the disk out of
+  order; so can damage to synced data) the dropped bytes are first saved beside the log as
+  `<path>.dropped-<offset>-<ns>` and an error is logged. A whole, CRC-valid record out of sequence
+  cannot come from a crash: that raises `WalCorruptError` naming the file.
 - `checkpoint(n)` drops records <= n atomically: the records > n are copied to a new file that is
   fsynced and renamed over the old one, then the directory is fsynced. A crash at any moment
   leaves either the old file or the new one, both valid.
@@ -44,6 +46,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -158,16 +161,23 @@ def _records(data: bytes, scan: _Scan, after_seq: int = 0):
             yield seq, op, kind, payload
 
 
-def _damage_before_intact_data(data: bytes, bad_offset: int, expected_seq: int) -> bool:
-    """True when the bad record at `bad_offset` is complete and followed by the next intact one:
-    that is corruption inside the log, not the torn tail of a crash mid-append."""
-    if bad_offset + _RECORD_HEAD.size > len(data):
+def _record_is_whole(data: bytes, offset: int) -> bool:
+    """True when a record with a valid CRC starts at `offset` (whatever its seq)."""
+    if offset + _RECORD_HEAD.size > len(data):
         return False
-    body_len, _crc_value = _RECORD_HEAD.unpack_from(data, bad_offset)
-    if body_len < _BODY_HEAD.size or body_len > MAX_RECORD_BYTES:
+    body_len, crc = _RECORD_HEAD.unpack_from(data, offset)
+    start = offset + _RECORD_HEAD.size
+    return (_BODY_HEAD.size <= body_len <= MAX_RECORD_BYTES and start + body_len <= len(data)
+            and _crc(data[start:start + body_len]) == crc)
+
+
+def _next_record_is_whole(data: bytes, offset: int) -> bool:
+    """True when the (bad) record at `offset` has a length, and a whole record follows it."""
+    if offset + _RECORD_HEAD.size > len(data):
         return False
-    following = bad_offset + _RECORD_HEAD.size + body_len
-    return not isinstance(_parse_record(data, following, expected_seq + 1), str)
+    (body_len, _crc_value) = _RECORD_HEAD.unpack_from(data, offset)
+    return (_BODY_HEAD.size <= body_len <= MAX_RECORD_BYTES
+            and _record_is_whole(data, offset + _RECORD_HEAD.size + body_len))
 
 
 def _decode_payload(kind: int, payload: bytes):
@@ -244,16 +254,25 @@ class WriteAheadLog:
         for _ in _records(data, scan):
             pass
         dropped = size - scan.end
-        if dropped:
-            if _damage_before_intact_data(data, scan.end, scan.last_seq + 1):
-                raise WalCorruptError(
-                    f"{self.path}: {scan.problem}, but intact records follow it: the log is "
-                    f"damaged, not torn by a crash. Refusing to drop acknowledged writes; restore "
-                    f"the file or truncate it to {scan.end} bytes by hand to accept the loss")
+        if not dropped:
+            return scan, dropped
+        if _record_is_whole(data, scan.end):
+            raise WalCorruptError(
+                f"{self.path}: {scan.problem}: a whole record out of sequence cannot come from a "
+                "crash mid-write (was the file edited or replaced?). Refusing to open it")
+        if _next_record_is_whole(data, scan.end):
+            # A crash can leave this too (unsynced pages of one group commit reach the disk out of
+            # order), but so can damage to synced data: keep the bytes for a person to look at.
+            aside = self.path.with_name(f"{self.path.name}.dropped-{scan.end}-{time.time_ns()}")
+            self._create(aside, data[scan.end:])
+            log.error("%s: %s, and whole records follow it: dropping %d bytes from offset %d "
+                      "(kept in %s); if the machine did not crash, acknowledged writes may be lost",
+                      self.path, scan.problem, dropped, scan.end, aside)
+        else:
             log.warning("%s: dropping a torn tail of %d bytes (%s); %d intact records up to seq %d",
                         self.path, dropped, scan.problem, scan.count, scan.last_seq)
-            os.ftruncate(fd, scan.end)
-            os.fsync(fd)
+        os.ftruncate(fd, scan.end)
+        os.fsync(fd)
         return scan, dropped
 
     # -- writing ----------------------------------------------------------------------------

@@ -248,16 +248,27 @@ def test_a_bad_crc_in_the_last_record_drops_it(log_path):
     assert _replayed(log_path) == [(1, "upsert", b"a")]
 
 
-def test_damage_before_intact_records_is_refused_not_dropped(log_path):
+def test_a_bad_record_before_whole_ones_is_dropped_with_them_and_kept_aside(log_path):
     _fill(log_path, [b"a" * 50, b"b" * 50, b"c" * 50])
     start, end = _record_bounds(log_path)[1]
     data = bytearray(log_path.read_bytes())
     data[end - 5] ^= 0xFF
     log_path.write_bytes(bytes(data))
-    with pytest.raises(WalCorruptError, match=f"{log_path.name}.*intact records follow"):
+    with WriteAheadLog(log_path) as wal:
+        assert list(wal.replay()) == [(1, "upsert", b"a" * 50)]
+        assert wal.torn_bytes_dropped == len(data) - start
+    aside, = log_path.parent.glob(f"{log_path.name}.dropped-{start}-*")
+    assert aside.read_bytes() == bytes(data[start:])
+
+
+def test_a_whole_record_out_of_sequence_is_refused(log_path):
+    _fill(log_path, [b"a", b"b"])
+    start, end = _record_bounds(log_path)[0]
+    data = log_path.read_bytes()
+    log_path.write_bytes(data + data[start:end])       # record 1 again where 3 should be
+    with pytest.raises(WalCorruptError, match=f"{log_path.name}.*out of sequence"):
         WriteAheadLog(log_path)
-    assert log_path.read_bytes() == bytes(data)      # left as it was, for a person to inspect
-    WriteAheadLog(log_path.with_name("other.wal")).close()
+    assert log_path.read_bytes() == data + data[start:end]   # left as it was
 
 
 @pytest.mark.parametrize("content", [b"", b"RSYSWAL1", b"not a log at all, just text\n" * 3])
