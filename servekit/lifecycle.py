@@ -37,10 +37,14 @@ def add_reflection(server: grpc.Server, service_full_names: list[str]) -> None:
 
 def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
     """Bind and return the port (useful with port 0); fail with a clear message when taken."""
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
+    try:
+        port = (server.add_secure_port(address, credentials) if credentials
+                else server.add_insecure_port(address))
+    except RuntimeError:  # grpcio raises "Failed to bind" (older versions returned 0)
+        port = 0
     if port == 0:
-        raise SystemExit(f"cannot listen on {address}: address in use or not available")
+        hint = " (or gRPC refused the TLS certificate and key)" if credentials else ""
+        raise SystemExit(f"cannot listen on {address}: address in use or not available{hint}")
     return port
 
 
