@@ -135,8 +135,10 @@ class Catalog:
 
     def __init__(self, *, strings: dict[str, StringColumn], brands: np.ndarray,
                  brand_vocab: list[str], breadcrumbs: ListColumn, category_vocab: list[str],
-                 price: np.ndarray, attributes: dict[str, StringColumn], lookup: IdLookup):
+                 price: np.ndarray, attributes: dict[str, StringColumn], lookup: IdLookup,
+                 source_rows: np.ndarray):
         self.strings, self.brands, self.brand_vocab = strings, brands, brand_vocab
+        self.source_rows = source_rows  # the file's data-row index (0-based) of each product
         self.breadcrumbs, self.category_vocab = breadcrumbs, category_vocab
         self.price, self.attributes, self.lookup = price, attributes, lookup
         self.ids = strings["id"]
@@ -188,6 +190,7 @@ class Catalog:
         self.lookup.save(directory, "lookup")
         np.save(directory / "brands.npy", self.brands)
         np.save(directory / "price.npy", self.price)
+        np.save(directory / "source_rows.npy", self.source_rows)
         meta = {"brand_vocab": self.brand_vocab, "category_vocab": self.category_vocab,
                 "attributes": list(self.attributes), "products": len(self)}
         (directory / "catalog.json").write_text(json.dumps(meta, ensure_ascii=False))
@@ -203,7 +206,8 @@ class Catalog:
             price=np.load(directory / "price.npy", mmap_mode="r"),
             attributes={name: StringColumn.load(directory, f"attr{i}")
                         for i, name in enumerate(meta["attributes"])},
-            lookup=IdLookup.load(directory, "lookup"))
+            lookup=IdLookup.load(directory, "lookup"),
+            source_rows=np.load(directory / "source_rows.npy", mmap_mode="r"))
 
 
 # --- ingestion --------------------------------------------------------------------------------
@@ -330,5 +334,5 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tup
         price=prices[rows].astype(np.float64),
         attributes={c: StringColumn.from_strings(frame[c].to_numpy()[rows].tolist())
                     for c in report.attribute_columns},
-        lookup=IdLookup.build([ids[r] for r in rows]))
+        lookup=IdLookup.build([ids[r] for r in rows]), source_rows=rows.astype(np.int64))
     return catalog, report

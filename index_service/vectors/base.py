@@ -30,6 +30,8 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 class VectorIndex(ABC):
     kind: str = ""
     approximate: bool = False
+    # Parameters fixed at build time (a change needs a rebuild); the others apply per search.
+    build_params: tuple[str, ...] = ()
 
     def __init__(self, dimension: int, params: dict):
         self.dimension, self.params = dimension, dict(params)

@@ -15,6 +15,7 @@ from .flat import flat_view
 class HnswIndex(VectorIndex):
     kind = "hnsw"
     approximate = True
+    build_params = ("m", "ef_construction")
 
     def _new_index(self, vectors: np.ndarray) -> faiss.Index:
         index = faiss.IndexHNSWFlat(self.dimension, int(self.params.get("m", 32)),

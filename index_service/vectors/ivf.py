@@ -16,6 +16,7 @@ from .base import VectorIndex
 class IvfIndex(VectorIndex):
     kind = "ivf"
     approximate = True
+    build_params = ("nlist",)
 
     def _new_index(self, vectors: np.ndarray) -> faiss.Index:
         n = len(vectors)

@@ -1,0 +1,166 @@
+"""IndexConfig: every setting of the index service, from flags with INDEX_* environment fallbacks.
+
+Read once at start (`IndexConfig.from_args()`); handlers never read the environment.
+Precedence: command-line flag > environment variable INDEX_<NAME> > default.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from dataclasses import dataclass, fields
+
+MIB = 1024 * 1024
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+
+# name -> help; the type and default come from the dataclass field.
+_HELP = {
+    "port": "gRPC port",
+    "host": "interface to listen on (0.0.0.0 in containers)",
+    "embedder": "embedder address HOST:PORT, several comma-separated (round-robin), or a dns:/// target",
+    "catalog": "product catalog CSV (required)",
+    "data_dir": "directory for the artifacts (required)",
+    "columns": "map catalog columns onto ours, e.g. id=item_id,title=name",
+    "embeddings": "import precomputed embeddings (.npy, one row per catalog row) instead of embedding",
+    "index_type": "vector index: flat (exact), hnsw or ivf",
+    "hnsw_m": "HNSW graph degree",
+    "hnsw_ef_construction": "HNSW build breadth",
+    "hnsw_ef_search": "HNSW search breadth (raised to k when k is larger)",
+    "ivf_nlist": "IVF clusters; 0 = 4*sqrt(N)",
+    "ivf_nprobe": "IVF clusters visited per search",
+    "on_model_change": "artifacts built with another model than the embedder's: refuse (default) or rebuild",
+    "metrics_port": "Prometheus /metrics port; 0 = off",
+    "max_k": "largest k a search may ask for",
+    "max_batch_products": "most products in one UpsertProducts call",
+    "query_cache_size": "query vectors kept in the LRU cache; 0 = no cache",
+    "embed_timeout_s": "deadline of one query-embedding call (shortened to the caller's deadline)",
+    "embedder_wait_s": "at start, how long to wait for the embedder to answer",
+    "build_batch_size": "texts per Embed call while building",
+    "build_concurrency": "Embed calls in flight while building",
+    "build_timeout_s": "deadline of one Embed call while building",
+    "max_concurrent_rpcs": "calls in flight; more get RESOURCE_EXHAUSTED",
+    "grpc_workers": "gRPC worker threads",
+    "max_message_bytes": "largest gRPC message",
+    "grace_s": "seconds SIGTERM waits for in-flight calls",
+    "log_level": "logging level",
+}
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    port: int = 50052
+    host: str = "127.0.0.1"
+    embedder: str = "127.0.0.1:50051"
+    catalog: str = ""
+    data_dir: str = ""
+    columns: str = ""
+    embeddings: str = ""
+    index_type: str = "flat"
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 16
+    on_model_change: str = "refuse"
+    metrics_port: int = 0
+    max_k: int = 1000
+    max_batch_products: int = 1000
+    query_cache_size: int = 10000
+    embed_timeout_s: float = 5.0
+    embedder_wait_s: float = 120.0
+    build_batch_size: int = 64
+    build_concurrency: int = 4
+    build_timeout_s: float = 300.0
+    max_concurrent_rpcs: int = 256
+    grpc_workers: int = 32
+    max_message_bytes: int = 64 * MIB
+    grace_s: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None,
+                  environ: dict[str, str] | None = None) -> "IndexConfig":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        parser = argparse.ArgumentParser(
+            prog="python -m index_service",
+            description="recsys.v1.Index gRPC server: a product catalog, its FAISS index, search and "
+                        "similar products. Every flag falls back to the environment variable INDEX_<FLAG>.")
+        for f in fields(cls):
+            env_name = "INDEX_" + f.name.upper()
+            default = getattr(defaults, f.name)
+            kind = type(default)
+            raw = env.get(env_name)
+            if raw:
+                try:
+                    default = kind(raw)
+                except ValueError:
+                    parser.error(f"environment variable {env_name}={raw!r} is not a valid {kind.__name__}")
+            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
+                                help=f"{_HELP[f.name]} (env {env_name}, default {getattr(defaults, f.name)!r})")
+        config = cls(**vars(parser.parse_args(argv)))
+        problem = config.problem()
+        if problem:
+            parser.error(problem)
+        return config
+
+    def problem(self) -> str | None:
+        """What is wrong with these settings, or None."""
+        if not self.catalog:
+            return "--catalog (or INDEX_CATALOG) is required"
+        if not self.data_dir:
+            return "--data-dir (or INDEX_DATA_DIR) is required"
+        if self.index_type not in INDEX_TYPES:
+            return f"--index-type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}"
+        if self.on_model_change not in ("refuse", "rebuild"):
+            return f"--on-model-change must be refuse or rebuild, got {self.on_model_change!r}"
+        for name in ("max_k", "max_batch_products", "build_batch_size", "build_concurrency",
+                     "max_concurrent_rpcs", "grpc_workers", "max_message_bytes", "hnsw_m",
+                     "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
+            if getattr(self, name) < 1:
+                return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+        for name in ("query_cache_size", "ivf_nlist", "embed_timeout_s", "embedder_wait_s",
+                     "build_timeout_s", "grace_s"):
+            if getattr(self, name) < 0:
+                return f"--{name.replace('_', '-')} must not be negative"
+        if self.embed_timeout_s == 0 or self.build_timeout_s == 0:
+            return "--embed-timeout-s and --build-timeout-s must be > 0"
+        if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
+            return "ports must be in 0..65535"
+        if not self.embedder.strip():
+            return "--embedder must name at least one address"
+        return None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def index_params(self) -> dict:
+        if self.index_type == "hnsw":
+            return {"m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction,
+                    "ef_search": self.hnsw_ef_search}
+        if self.index_type == "ivf":
+            return {"nlist": self.ivf_nlist, "nprobe": self.ivf_nprobe}
+        return {}
+
+
+def embedder_target(spec: str) -> str:
+    """--embedder -> a gRPC target. One address or a URI target (dns:///, ipv4:, unix:) as is;
+    several comma-separated addresses -> `ipv4:`/`ipv6:` list (host names resolved once, here),
+    balanced round-robin by the channel."""
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(parts) == 1:
+        return parts[0]
+    addresses = []
+    for part in parts:
+        host, _, port = part.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"--embedder: {part!r} is not HOST:PORT")
+        host = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ValueError(f"--embedder: cannot resolve {host!r}: {exc.strerror}") from None
+        addresses += [f"{info[4][0]}:{info[4][1]}" for info in infos[:1]]
+    return "ipv4:" + ",".join(addresses)

@@ -1,0 +1,146 @@
+"""The index service's channel to the embedder, and its query-vector cache.
+
+- Every call has a deadline; an unreachable or slow embedder becomes `Unavailable` naming the
+  embedder's address, within the call's deadline (wait_for_ready=False: fail fast while the
+  channel reconnects).
+- The channel is never given up on: gRPC reconnects by itself (backoff capped at 1 s), so a call
+  after the embedder returns succeeds with no restart.
+- Several embedders: round-robin load balancing over the target's addresses (config.embedder_target).
+- A bounded LRU cache of normalized query vectors (hits/misses in Prometheus and in GetStats).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter
+
+from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.errors import InvalidArgument, ResourceExhausted, Unavailable
+
+from .vectors import normalize
+
+CACHE_HITS = Counter("index_query_cache_hits_total", "Query vectors served from the cache")
+CACHE_MISSES = Counter("index_query_cache_misses_total", "Query vectors that needed the embedder")
+EMBED_CALLS = Counter("index_embed_calls_total", "Embed calls to the embedder, by outcome", ["code"])
+
+_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+class QueryCache:
+    """Thread-safe LRU of query text -> vector."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: str) -> np.ndarray | None:
+        if self.size == 0:
+            return None
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+        (CACHE_HITS if value is not None else CACHE_MISSES).inc()
+        return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        if self.size == 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+class EmbedderClient:
+    def __init__(self, target: str, *, display: str, timeout_s: float, cache_size: int,
+                 max_message_bytes: int = 64 * 1024 * 1024):
+        self.target, self.display, self.timeout_s = target, display, timeout_s
+        self.cache = QueryCache(cache_size)
+        self._channel = grpc.insecure_channel(target, options=[
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+            ("grpc.enable_retries", 0),
+        ])
+        self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _error(self, exc: grpc.RpcError, what: str):
+        code = exc.code()
+        EMBED_CALLS.labels(code.name).inc()
+        detail = exc.details() or code.name
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return InvalidArgument(f"the embedder rejected the {what}: {detail}")
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            return ResourceExhausted(f"the embedder at {self.display} is overloaded: {detail}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return Unavailable(f"the embedder at {self.display} did not answer in time ({what})")
+        return Unavailable(f"the embedder at {self.display} is unavailable ({code.name}: {detail})")
+
+    def wait_serving(self, timeout: float) -> None:
+        """Block until the embedder's health says SERVING (a Watch stream: no polling), or raise
+        Unavailable after `timeout` seconds."""
+        stream = health_pb2_grpc.HealthStub(self._channel).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=True)
+        try:
+            for reply in stream:
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return  # an embedder without health: GetModelInfo will tell
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise Unavailable(f"the embedder at {self.display} was not SERVING within "
+                                  f"{timeout:g} s") from None
+            raise self._error(exc, "health check") from None
+        finally:
+            stream.cancel()
+        raise Unavailable(f"the embedder at {self.display} stopped before it was SERVING")
+
+    def model_info(self, *, timeout: float, wait_for_ready: bool = False):
+        """(model_name, dimension); waits up to `timeout` for the embedder when wait_for_ready."""
+        try:
+            info = self._stub.GetModelInfo(embedder_pb2.GetModelInfoRequest(), timeout=timeout,
+                                           wait_for_ready=wait_for_ready)
+        except grpc.RpcError as exc:
+            raise self._error(exc, "model info request") from None
+        return info.model_name, int(info.dimension)
+
+    def embed(self, texts: list[str], *, timeout: float | None = None, what: str = "texts") -> np.ndarray:
+        """Normalized float32 vectors, one row per text, in order."""
+        try:
+            reply = self._stub.Embed(embedder_pb2.EmbedRequest(texts=texts, normalize=True),
+                                     timeout=timeout or self.timeout_s, wait_for_ready=False)
+        except grpc.RpcError as exc:
+            raise self._error(exc, what) from None
+        EMBED_CALLS.labels("OK").inc()
+        if len(reply.embeddings) != len(texts):
+            raise Unavailable(f"the embedder at {self.display} answered {len(reply.embeddings)} "
+                              f"vectors for {len(texts)} texts")
+        return normalize(np.array([e.values for e in reply.embeddings], dtype=np.float32))
+
+    def query_vector(self, text: str, *, timeout: float | None = None) -> tuple[np.ndarray, bool]:
+        """(vector, came_from_cache) for one query text."""
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached, True
+        deadline = self.timeout_s if timeout is None else max(0.001, min(self.timeout_s, timeout))
+        vector = self.embed([text], timeout=deadline, what="query")[0]
+        vector.setflags(write=False)
+        self.cache.put(text, vector)
+        return vector, False

@@ -1,0 +1,62 @@
+"""Start the index service: health at once (NOT_SERVING), load or build the artifacts, SERVING
+until SIGTERM."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from prometheus_client import Gauge
+
+from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
+from servekit.health import Health
+from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
+from servekit.metrics import serve_metrics
+
+from .config import IndexConfig, embedder_target
+from .embedder_client import EmbedderClient
+from .search import SearchCore
+from .servicer import IndexServicer
+from .snapshot import ServedState
+from .startup import StartupError, prepare
+
+log = logging.getLogger("index_service")
+
+SERVICE_NAME = index_pb2.DESCRIPTOR.services_by_name["Index"].full_name  # recsys.v1.Index
+PRODUCTS = Gauge("index_products", "Products served")
+
+
+def serve(config: IndexConfig) -> int:
+    try:
+        target = embedder_target(config.embedder)
+    except ValueError as exc:
+        print(f"index_service: {exc}", file=sys.stderr)
+        return 2
+    embedder = EmbedderClient(target, display=config.embedder, timeout_s=config.embed_timeout_s,
+                              cache_size=config.query_cache_size,
+                              max_message_bytes=config.max_message_bytes)
+    state = ServedState()
+    core = SearchCore(state, embedder, max_k=config.max_k, max_batch_products=config.max_batch_products)
+    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
+                          max_concurrent_rpcs=config.max_concurrent_rpcs)
+    index_pb2_grpc.add_IndexServicer_to_server(IndexServicer(core), server)
+    health = Health(server, [SERVICE_NAME])
+    add_reflection(server, [SERVICE_NAME])
+    port = bind(server, config.address)
+    server.start()
+    log.info("listening on %s:%d (NOT_SERVING while the index loads or builds)", config.host, port)
+    serve_metrics(config.metrics_port, config.host)
+
+    try:
+        snapshot = prepare(config, embedder, progress=True)
+    except StartupError as exc:
+        print(f"index_service: {exc}", file=sys.stderr)
+        server.stop(0)
+        embedder.close()
+        return 2
+    state.swap(snapshot)
+    PRODUCTS.set(snapshot.product_count)
+    health.set_serving(True)
+    log.info("serving %d products (%s index, model %s) on %s:%d", snapshot.product_count,
+             snapshot.manifest["index_type"], snapshot.manifest["model_name"], config.host, port)
+    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=embedder.close)
+    return 0

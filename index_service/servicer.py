@@ -1,0 +1,81 @@
+"""recsys.v1.Index transport: proto in -> SearchCore -> proto out. No ranking logic here."""
+from __future__ import annotations
+
+import time
+
+from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
+from servekit.errors import Unimplemented
+
+from .filters import from_proto as filter_from_proto
+from .fusion import HybridParams
+from .search import Ranking, SearchCore
+from .snapshot import Snapshot
+
+# Time kept back from the caller's deadline so that an UNAVAILABLE answer arrives before it.
+DEADLINE_MARGIN_S = 0.05
+
+
+def product_proto(snap: Snapshot, row: int) -> index_pb2.Product:
+    return index_pb2.Product(**snap.catalog.product(int(row)))
+
+
+def _optional(message, name: str):
+    return getattr(message, name) if message.HasField(name) else None
+
+
+class IndexServicer(index_pb2_grpc.IndexServicer):
+    def __init__(self, core: SearchCore):
+        self.core = core
+
+    @staticmethod
+    def _response(ranking: Ranking, started: float) -> index_pb2.SearchResponse:
+        snap = ranking.snapshot
+        hits = [index_pb2.Hit(product=product_proto(snap, row), score=float(score),
+                              rank=ranking.offset + i + 1)
+                for i, (row, score) in enumerate(zip(ranking.rows.tolist(), ranking.scores.tolist()))]
+        timing = index_pb2.SearchTiming(embed_us=ranking.embed_us, search_us=ranking.search_us,
+                                        total_us=int((time.perf_counter() - started) * 1e6))
+        return index_pb2.SearchResponse(hits=hits, timing=timing, query_vector_cached=ranking.cached)
+
+    def Search(self, request, context):
+        started = time.perf_counter()
+        remaining = context.time_remaining()
+        timeout = None if remaining is None else max(0.001, remaining - DEADLINE_MARGIN_S)
+        hybrid = None
+        if request.HasField("hybrid"):
+            h = request.hybrid
+            hybrid = HybridParams.from_request(_optional(h, "rrf_k"), _optional(h, "semantic_weight"),
+                                               _optional(h, "lexical_weight"))
+        ranking = self.core.search(
+            query=request.query, vector=list(request.vector), k=request.k,
+            spec=filter_from_proto(request.filter if request.HasField("filter") else None),
+            mode=int(request.mode), min_score=_optional(request, "min_score"), offset=request.offset,
+            hybrid=hybrid, timeout=timeout)
+        return self._response(ranking, started)
+
+    def SimilarProducts(self, request, context):
+        started = time.perf_counter()
+        ranking = self.core.similar(
+            product_id=request.product_id, k=request.k,
+            spec=filter_from_proto(request.filter if request.HasField("filter") else None),
+            min_score=_optional(request, "min_score"), offset=request.offset)
+        return self._response(ranking, started)
+
+    def GetProduct(self, request, context):
+        snap, row = self.core.get(request.product_id)
+        return product_proto(snap, row)
+
+    def ListProducts(self, request, context):
+        snap, rows, next_token = self.core.list(request.page_size, request.page_token)
+        return index_pb2.ListProductsResponse(
+            products=[product_proto(snap, row) for row in rows.tolist()],
+            next_page_token=next_token, total_count=snap.product_count)
+
+    def GetStats(self, request, context):
+        return index_pb2.Stats(**self.core.stats())
+
+    def UpsertProducts(self, request, context):
+        raise Unimplemented("UpsertProducts is not available yet (live updates are a later release)")
+
+    def DeleteProducts(self, request, context):
+        raise Unimplemented("DeleteProducts is not available yet (live updates are a later release)")
