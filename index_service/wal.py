@@ -218,8 +218,9 @@ class WriteAheadLog:
             raise
         self._fd = fd
         self._base_seq = scan.base_seq
-        self._written_seq = self._durable_seq = scan.last_seq
-        self._written_end = self._durable_end = scan.end
+        # (seq, end offset) of the last record written / fsynced: one tuple each, so that a
+        # reader holding only one of the locks never sees a seq with another record's offset.
+        self._written = self._durable = (scan.last_seq, scan.end)
         self.records_at_open = scan.count
 
     # -- opening ----------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class WriteAheadLog:
     @property
     def last_sequence(self) -> int:
         """The seq of the last acknowledged (durable) write; the checkpoint seq when none since."""
-        return self._durable_seq
+        return self._durable[0]
 
     @property
     def base_sequence(self) -> int:
@@ -302,36 +303,36 @@ class WriteAheadLog:
                              "record limit: split the batch")
         with self._write_lock:
             self._check_usable()
-            seq = self._written_seq + 1
+            seq, end = self._written[0] + 1, self._written[1]
             body = _BODY_HEAD.pack(seq, OPS[op], kind) + data
             record = _RECORD_HEAD.pack(len(body), _crc(body)) + body
             try:
-                os.lseek(self._fd, self._written_end, os.SEEK_SET)
+                os.lseek(self._fd, end, os.SEEK_SET)
                 _write_all(self._fd, record)
             except OSError as exc:            # e.g. disk full: cut the partial record off
                 with self._sync_lock:
-                    self._cut_back(self._written_end, f"write failed: {exc}", poison=False)
+                    self._cut_back(end, f"write failed: {exc}", poison=False)
                 raise WalError(f"{self.path}: write failed, nothing acknowledged: {exc}") from exc
-            self._written_seq, self._written_end = seq, self._written_end + len(record)
+            self._written = (seq, end + len(record))
         self._sync_through(seq)
         return seq
 
     def _sync_through(self, seq: int) -> None:
         """Group commit: whoever holds the sync lock fsyncs everything written so far."""
         with self._sync_lock:
-            if self._durable_seq >= seq:        # a concurrent append's fsync covered ours
+            if self._durable[0] >= seq:         # a concurrent append's fsync covered ours
                 return
             self._check_usable()
-            target_seq, target_end = self._written_seq, self._written_end
+            target = self._written
             try:
                 os.fsync(self._fd)
             except OSError as exc:
                 self._failed = error = f"fsync failed: {exc}"
             else:
-                self._durable_seq, self._durable_end = target_seq, target_end
+                self._durable = target
                 return
         with self._write_lock, self._sync_lock:  # the lock order: write, then sync
-            self._cut_back(self._durable_end, error, poison=True)
+            self._cut_back(self._durable[1], error, poison=True)
         raise WalError(f"{self.path}: {error}; write not acknowledged")
 
     def _check_usable(self) -> None:
@@ -347,8 +348,8 @@ class WriteAheadLog:
         log.error("%s: %s; cutting the file back to %d bytes", self.path, reason, end)
         try:
             os.ftruncate(self._fd, end)
-            self._written_end = end
-            self._written_seq = self._durable_seq if end == self._durable_end else self._written_seq
+            if end == self._durable[1]:
+                self._written = self._durable
         except OSError as exc:
             poison, reason = True, f"{reason}; truncate failed: {exc}"
         if poison:
@@ -371,7 +372,7 @@ class WriteAheadLog:
                     f"cannot replay after seq {after_seq}: the log was checkpointed at seq "
                     f"{self._base_seq} and no longer holds older records; load the snapshot "
                     f"saved at seq >= {self._base_seq} first")
-            data = os.pread(self._fd, self._durable_end, 0)
+            data = os.pread(self._fd, self._durable[1], 0)
         scan = _Scan(_read_header(self.path, data))
         for seq, op, kind, payload in _records(data, scan, after_seq):
             yield seq, _OP_NAMES[op], _decode_payload(kind, payload)
@@ -388,21 +389,22 @@ class WriteAheadLog:
         Appends wait while the surviving records (those after `seq`) are copied."""
         with self._write_lock, self._sync_lock:
             self._check_usable()
-            if seq > self._written_seq:
+            written_seq, written_end = self._written
+            if seq > written_seq:
                 raise ValueError(f"cannot checkpoint at seq {seq}: the last write is seq "
-                                 f"{self._written_seq}")
+                                 f"{written_seq}")
             if seq <= self._base_seq:
                 return
-            data = os.pread(self._fd, self._written_end, 0)
+            data = os.pread(self._fd, written_end, 0)
             scan = _Scan(self._base_seq)
-            keep_from = self._written_end
+            keep_from = written_end
             offset = _HEADER.size
             for record_seq, _op, _kind, _payload in _records(data, scan):
                 if record_seq > seq:
                     keep_from = offset
                     break
                 offset = scan.end
-            tail = data[keep_from:self._written_end]
+            tail = data[keep_from:written_end]
             fd = os.open(self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 _write_all(fd, _header(seq) + tail)
@@ -415,8 +417,7 @@ class WriteAheadLog:
             old, self._fd = self._fd, fd
             os.close(old)
             self._base_seq = seq
-            self._written_end = self._durable_end = _HEADER.size + len(tail)
-            self._durable_seq = self._written_seq
+            self._written = self._durable = (written_seq, _HEADER.size + len(tail))
             log.info("%s: checkpoint at seq %d, %d bytes of later records kept",
                      self.path, seq, len(tail))
 

@@ -49,6 +49,7 @@ def writer_main(log_path: str, acks_path: str, round_no: int) -> None:
     acks = open(acks_path, "a", buffering=1)          # line-buffered: one write() per line
     print_lock = threading.Lock()
     acks.write(f"open {wal.base_sequence} {wal.last_sequence} {wal.torn_bytes_dropped}\n")
+    print("ready", flush=True)
 
     def append_forever(thread: int) -> None:
         i = 0
@@ -118,12 +119,17 @@ def run_crash_rounds(directory: Path, kills: int, *, seed: int, budget_s: float)
         acks_path = directory / f"acks-{rounds}.txt"
         proc = subprocess.Popen(
             [sys.executable, __file__, "--writer", str(log_path), str(acks_path), str(rounds)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Some kills land while the interpreter starts or the log opens, most under load.
-        time.sleep(rng.uniform(0.0, 0.5) if rng.random() < 0.2 else rng.uniform(0.5, 1.5))
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Some kills land while the interpreter starts or the log opens (and repairs), most
+        # while the writers append and checkpoint.
+        if rng.random() < 0.2:
+            time.sleep(rng.uniform(0.0, 0.8))
+        else:
+            assert proc.stdout.readline() == "ready\n", f"writer failed:\n{proc.communicate()}"
+            time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
         _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL, f"writer died by itself:\n{stderr.decode()}"
+        assert proc.returncode == -signal.SIGKILL, f"writer died by itself:\n{stderr}"
         if acks_path.exists():
             ledger.read(acks_path)
         checked, lost_now = ledger.check(log_path)
