@@ -38,6 +38,11 @@ def cut(text: str, width: int) -> str:
     return text[:max(0, width - 1)] + ELLIPSIS if width > 0 else ""
 
 
+def score_text(score: float) -> str:
+    """4 decimals; 5 below 0.1, where hybrid's fused scores (about 1/61) live."""
+    return f"{score:.4f}" if abs(score) >= 0.1 else f"{score:.5f}"
+
+
 def price_text(price: float | None) -> str:
     return "-" if price is None else f"{price:,.2f}"
 
@@ -67,7 +72,7 @@ def hits_table(hits: Sequence[Hit], width: int | None = None) -> str:
     score."""
     rows = [[str(h.rank), h.product.title, cut(h.product.brand, _BRAND_MAX),
              cut(h.product.category, _CATEGORY_MAX), price_text(h.product.price),
-             f"{h.score:.4f}"] for h in hits]
+             score_text(h.score)] for h in hits]
     return _table(["#", "title", "brand", "category", "price", "score"], rows, flexible=1,
                   right={0, 4, 5}, width=width or terminal_width())
 
