@@ -361,9 +361,9 @@ class WriteAheadLog:
     def replay(self, after_seq: int = 0) -> Iterator[tuple[int, str, bytes | dict]]:
         """Yield (seq, op, payload) for every acknowledged record with seq > after_seq, in order.
 
-        Reads the file as it is when called; appends made while iterating are not included.
-        Raises ValueError when after_seq < base_sequence: those records were dropped by a
-        checkpoint, so replaying from there would silently skip writes.
+        Reads the acknowledged records as they are when called (appends made later are not
+        included). Raises ValueError at once when after_seq < base_sequence: those records were
+        dropped by a checkpoint, so replaying from there would silently skip writes.
         """
         with self._sync_lock:
             self._check_open()
@@ -374,8 +374,8 @@ class WriteAheadLog:
                     f"saved at seq >= {self._base_seq} first")
             data = os.pread(self._fd, self._durable[1], 0)
         scan = _Scan(_read_header(self.path, data))
-        for seq, op, kind, payload in _records(data, scan, after_seq):
-            yield seq, _OP_NAMES[op], _decode_payload(kind, payload)
+        return ((seq, _OP_NAMES[op], _decode_payload(kind, payload))
+                for seq, op, kind, payload in _records(data, scan, after_seq))
 
     def _check_open(self) -> None:
         if self._fd is None:

@@ -22,7 +22,6 @@ start by the service's config (`load_token`). No token configured: no check.
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,8 +29,6 @@ from pathlib import Path
 import grpc
 
 from .metrics import REQUESTS
-
-log = logging.getLogger(__name__)
 
 METADATA_KEY = "authorization"
 SCHEME = "Bearer"
