@@ -1,0 +1,152 @@
+"""docker-compose.yml, without docker: its shape, `docker-compose config`, and both services run
+as separate processes with exactly the environment, commands and healthchecks the file gives them.
+
+What a container would change is translated, nothing else: each container port becomes a free
+loopback port, the service host names and 0.0.0.0 become 127.0.0.1, the mounts become local
+directories (./data as is, the named volume a tmp dir), and `python` is this interpreter.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from client import RecsysClient
+from tests.procs import ROOT, ServiceProcess, free_port
+
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def test_compose_file_wires_the_two_services_as_required(compose):
+    services = compose["services"]
+    assert set(services) == {"embedder", "index"}
+    embedder, index = services["embedder"], services["index"]
+    assert index["depends_on"] == {"embedder": {"condition": "service_healthy"}}
+    assert "ports" not in embedder  # only the index port reaches the host
+    assert index["ports"] == [f"{index['environment']['INDEX_PORT']}:"
+                              f"{index['environment']['INDEX_PORT']}"]
+    volumes = [v.split(":") for v in index["volumes"]]
+    assert ["./data", "/data", "ro"] in volumes
+    named = [v for v in volumes if not v[0].startswith((".", "/"))]
+    assert named and all(v[0] in compose["volumes"] for v in named)
+    assert index["environment"]["INDEX_CATALOG"].startswith("/data/")
+    assert any(index["environment"]["INDEX_DATA_DIR"].startswith(v[1]) for v in named)
+    for name, service in services.items():
+        test = service["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "docker/healthcheck.py"], name
+        port = service["environment"][f"{name.upper()}_PORT"]
+        assert test[3] == f"127.0.0.1:{port}"
+        assert service["command"][:3] == ["python", "-m", f"{name}_service"]
+
+
+def test_dockerfile_installs_cpu_torch_and_runs_offline():
+    text = DOCKERFILE.read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt" in text
+    assert "HF_HUB_OFFLINE=1" in text and "TRANSFORMERS_OFFLINE=1" in text
+    assert "torch==2.13.0" in (ROOT / "requirements.txt").read_text()
+    assert "COPY docker/healthcheck.py" in text
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_docker_compose_config_accepts_the_file():
+    done = subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+class Translation:
+    """Container-side names -> this machine's, for one compose file."""
+
+    def __init__(self, compose: dict, volume_root: Path):
+        self.ports: dict[tuple[str, str], int] = {}
+        self.paths: dict[str, Path] = {}
+        for name, service in compose["services"].items():
+            exposed = [str(p) for p in service.get("expose", [])]
+            exposed += [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
+            for port in exposed:
+                self.ports.setdefault((name, port), free_port())
+            for volume in service.get("volumes", []):
+                source, target = volume.split(":")[:2]
+                self.paths[target] = ((ROOT / source).resolve() if source.startswith((".", "/"))
+                                      else volume_root / source)
+        self.hosts = set(compose["services"]) | {"127.0.0.1", "localhost", "0.0.0.0"}
+
+    def value(self, service: str, value: str) -> str:
+        def address(match):
+            host, port = match.group(1), match.group(2)
+            owner = service if host in ("127.0.0.1", "localhost", "0.0.0.0") else host
+            return f"127.0.0.1:{self.ports[(owner, port)]}"
+
+        if (service, value) in self.ports:  # e.g. EMBEDDER_PORT: "50051"
+            return str(self.ports[(service, value)])
+        if value == "0.0.0.0":
+            return "127.0.0.1"
+        hosts = "|".join(map(re.escape, sorted(self.hosts)))
+        value = re.sub(rf"\b({hosts}):(\d+)\b", address, value)
+        for target, local in self.paths.items():
+            if value == target or value.startswith(target + "/"):
+                return str(local) + value[len(target):]
+        return value
+
+    def command(self, service: str, argv: list[str]) -> list[str]:
+        argv = [self.value(service, a) for a in argv]
+        return [sys.executable if a == "python" else a for a in argv]
+
+
+def _healthcheck(translation, name, service) -> subprocess.CompletedProcess:
+    argv = translation.command(name, service["healthcheck"]["test"][1:])  # after "CMD"
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, monkeypatch):
+    for key in list(os.environ):  # nothing but the compose file configures the services
+        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
+            monkeypatch.delenv(key)
+    translation = Translation(compose, tmp_path / "volumes")
+    for local in translation.paths.values():
+        local.mkdir(parents=True, exist_ok=True)
+    data_before = sorted(p.name for p in (ROOT / "data").iterdir())
+    started = []
+    try:
+        for name in ("embedder", "index"):  # depends_on order
+            service = compose["services"][name]
+            env = {k: translation.value(name, str(v)) for k, v in service["environment"].items()}
+            argv = translation.command(name, service["command"])
+            assert argv[:2] == [sys.executable, "-m"]
+            port = int(env[f"{name.upper()}_PORT"])
+            process = ServiceProcess(argv[2], argv[3:], port, env=env)
+            started.append(process)
+            process.wait_serving(600)
+            check = _healthcheck(translation, name, service)
+            assert check.returncode == 0 and "SERVING" in check.stdout, check.stdout + check.stderr
+
+        index_env = compose["services"]["index"]["environment"]
+        index_address = f"127.0.0.1:{started[1].port}"
+        with RecsysClient(index=index_address, timeout=60) as client:
+            result = client.search("small folding computer desk", k=5)
+            assert len(result) == 5 and "Desk" in result[0].product.title
+            stats = client.stats()
+            assert stats.embedder_target == translation.value("index", index_env["INDEX_EMBEDDER"])
+            assert stats.index_type == index_env["INDEX_INDEX_TYPE"]
+        data_dir = Path(translation.value("index", index_env["INDEX_DATA_DIR"]))
+        assert data_dir.is_relative_to(tmp_path / "volumes") and any(data_dir.iterdir())
+        assert sorted(p.name for p in (ROOT / "data").iterdir()) == data_before  # read-only mount
+
+        started[0].terminate()  # the embedder's healthcheck now fails, with exit code 1
+        down = _healthcheck(translation, "embedder", compose["services"]["embedder"])
+        assert down.returncode == 1 and "UNAVAILABLE" in down.stdout
+    finally:
+        for process in reversed(started):
+            process.terminate()
