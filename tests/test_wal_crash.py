@@ -94,13 +94,13 @@ class Ledger:
                 self.checkpoint = max(self.checkpoint, int(fields[0]))
             elif kind == "open":
                 self.opens += 1
-                self.torn_tails += int(fields[2]) > 0
         acks_path.unlink()
 
     def check(self, log_path: Path) -> tuple[int, list[int]]:
         """Open the log as a restart would: (acknowledged writes it holds, those lost or wrong)."""
         from index_service.wal import WriteAheadLog
         with WriteAheadLog(log_path) as wal:
+            self.torn_tails += wal.torn_bytes_dropped > 0     # a kill cut a record short
             assert wal.base_sequence >= self.checkpoint
             found = {seq: (op, _digest(payload)) for seq, op, payload in
                      wal.replay(after_seq=wal.base_sequence)}
