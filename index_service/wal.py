@@ -288,6 +288,16 @@ class WriteAheadLog:
         """The last checkpoint: records <= this seq have been dropped."""
         return self._base_seq
 
+    @property
+    def pending_records(self) -> int:
+        """Acknowledged records since the last checkpoint (a compaction trigger)."""
+        return self._durable[0] - self._base_seq
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of acknowledged log on disk (another compaction trigger; replay reads it all)."""
+        return self._durable[1]
+
     def append(self, op: str, payload: bytes | dict) -> int:
         """Append one record and return its seq once it is on disk (fsynced)."""
         if op not in OPS:

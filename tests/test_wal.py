@@ -140,8 +140,10 @@ def test_checkpoint_drops_records_up_to_seq_and_survives_reopen(log_path):
     _fill(log_path, [b"1", b"2", b"3", b"4", b"5"])
     size_before = log_path.stat().st_size
     with WriteAheadLog(log_path) as wal:
+        assert wal.pending_records == 5 and wal.size_bytes == size_before
         wal.checkpoint(3)
-        assert wal.base_sequence == 3 and wal.last_sequence == 5
+        assert wal.base_sequence == 3 and wal.last_sequence == 5 and wal.pending_records == 2
+        assert wal.size_bytes == log_path.stat().st_size < size_before
         assert list(wal.replay(3)) == [(4, "upsert", b"4"), (5, "upsert", b"5")]
         assert wal.append("upsert", b"6") == 6
     assert log_path.stat().st_size < size_before + 20
