@@ -54,6 +54,20 @@ def test_reopen_replays_everything_and_continues_the_sequence(log_path):
                                    (3, "upsert", b"c" * 100_000), (4, "delete", b"d")]
 
 
+def test_append_returns_only_after_an_fsync_that_follows_its_write(log_path, monkeypatch):
+    # SIGKILL keeps the page cache, so the crash test cannot see a missing fsync: check the order.
+    events = []
+    real_write_all, real_fsync = wal_module._write_all, wal_module.os.fsync
+    monkeypatch.setattr(wal_module, "_write_all",
+                        lambda fd, data: (events.append("write"), real_write_all(fd, data)))
+    monkeypatch.setattr(wal_module.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    with WriteAheadLog(log_path) as wal:
+        for i in range(3):
+            events.clear()
+            wal.append("upsert", b"x" * i)
+            assert events == ["write", "fsync"]
+
+
 @pytest.mark.parametrize("op, payload, error", [
     ("insert", b"x", ValueError), ("", b"x", ValueError), ("upsert", "text", TypeError),
     ("upsert", None, TypeError), ("delete", [1, 2], TypeError)])
