@@ -50,8 +50,10 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 
 def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
                  tls_ca: str | bytes | Path | None = None,
+                 credentials: grpc.ChannelCredentials | None = None,
                  tls_server_name: str | None = None) -> grpc.Channel:
-    """A channel to `target` ("host:port", "dns:///host:port", ...); TLS when `tls_ca` is given
+    """A channel to `target` ("host:port", "dns:///host:port", ...). TLS when `credentials` are
+    given (e.g. servekit.tls.ClientTls(...).credentials(), mutual TLS included), or `tls_ca`
     (a PEM file path or the PEM bytes of the CA that signed the server's certificate)."""
     options = [
         ("grpc.enable_retries", 1 if retry.max_attempts > 1 else 0),
@@ -62,13 +64,14 @@ def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    if tls_ca is None:
+    if credentials is None and tls_ca is None:
         return grpc.insecure_channel(target, options=options)
-    pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+    if credentials is None:
+        pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+        credentials = grpc.ssl_channel_credentials(root_certificates=pem)
     if tls_server_name:
         options.append(("grpc.ssl_target_name_override", tls_server_name))
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=pem),
-                               options=options)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 class Connectivity:

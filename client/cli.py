@@ -3,7 +3,7 @@
 Subcommands come from command modules: each has `register(add)`, where
 `add(name, help=..., run=fn)` returns the argparse parser to put the command's arguments on, and
 `fn(args, client) -> int | None` does the work (None means exit code 0). The global options
-(--index, --embedder, --timeout, --json, --token, --tls-ca) are accepted before or after the
+(--index, --embedder, --timeout, --json, --token-file, --tls...) are accepted before or after the
 subcommand. To add a command, add its module to COMMAND_MODULES; a listed module that does not
 exist yet is skipped.
 
@@ -20,6 +20,8 @@ import sys
 from typing import Callable, Sequence
 
 from client.errors import RecsysError
+from servekit.auth import TokenError, load_token
+from servekit.tls import ClientTls, TlsError
 from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
 
 PROG = "recsys"
@@ -60,10 +62,17 @@ def _global_options(parser: argparse.ArgumentParser, *, with_defaults: bool) -> 
                        help=f"deadline of each call (env RECSYS_TIMEOUT, default {DEFAULT_TIMEOUT_S:g})")
     group.add_argument("--json", action="store_true", default=default(False),
                        help="print machine-readable JSON")
-    group.add_argument("--token", metavar="TOKEN", default=default(env.get("RECSYS_TOKEN")),
-                       help="bearer token for servers that require one (env RECSYS_TOKEN)")
-    group.add_argument("--tls-ca", metavar="PEM", default=default(env.get("RECSYS_TLS_CA")),
-                       help="CA certificate: connect with TLS (env RECSYS_TLS_CA)")
+    group.add_argument("--token-file", metavar="PATH", default=default(None),
+                       help="file holding the bearer token of servers that require one "
+                            "(env RECSYS_TOKEN_FILE, or the token itself in RECSYS_TOKEN)")
+    group.add_argument("--tls", action="store_true", default=default(False),
+                       help="connect with TLS, trusting the system's CA certificates")
+    group.add_argument("--tls-ca", metavar="PEM", default=default(None),
+                       help="connect with TLS, trusting this CA certificate (env RECSYS_TLS_CA)")
+    group.add_argument("--tls-client-cert", metavar="PEM", default=default(None),
+                       help="client certificate for mutual TLS (env RECSYS_TLS_CLIENT_CERT)")
+    group.add_argument("--tls-client-key", metavar="PEM", default=default(None),
+                       help="its private key (env RECSYS_TLS_CLIENT_KEY)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,8 +107,12 @@ def build_parser(command_modules: Sequence[str] = COMMAND_MODULES) -> argparse.A
 
 
 def client_from_args(args: argparse.Namespace) -> RecsysClient:
+    """The client the global options describe (TLS and token settings read and checked here)."""
+    tls = ClientTls.from_flags(args.tls_ca, args.tls_client_cert, args.tls_client_key,
+                               enabled=args.tls)
     return RecsysClient(index=args.index, embedder=args.embedder, timeout=args.timeout,
-                        token=args.token or None, tls_ca=args.tls_ca or None)
+                        credentials=tls.credentials() if tls else None,
+                        token=load_token(args.token_file))
 
 
 def _one_line(message: str) -> str:
@@ -114,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.run(args, client)
         sys.stdout.flush()
         return EXIT_OK if code is None else code
-    except RecsysError as exc:
+    except (RecsysError, TlsError, TokenError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # e.g. an unreadable --tls-ca file

@@ -50,21 +50,25 @@ class RecsysClient:
     timeout: default deadline of every call, in seconds; each method takes `timeout=` to override.
     retry: how gRPC retries UNAVAILABLE (RetryPolicy(max_attempts=1) turns retries off).
     tls_ca: PEM file (or bytes) of the CA that signed the servers' certificates: TLS when given.
+    credentials: grpc.ChannelCredentials for TLS instead of tls_ca (e.g. mutual TLS:
+        servekit.tls.ClientTls(ca, cert, key).credentials()).
     tls_server_name: the name to check the servers' certificates against, if not the target host.
     token: sent with every call as `authorization: Bearer <token>`.
     """
 
     def __init__(self, index: str = DEFAULT_INDEX, embedder: str = DEFAULT_EMBEDDER, *,
                  timeout: float = DEFAULT_TIMEOUT_S, retry: RetryPolicy = RetryPolicy(),
-                 tls_ca: str | bytes | Path | None = None, tls_server_name: str | None = None,
-                 token: str | None = None):
+                 tls_ca: str | bytes | Path | None = None,
+                 credentials: grpc.ChannelCredentials | None = None,
+                 tls_server_name: str | None = None, token: str | None = None):
         self.index_target, self.embedder_target = index, embedder
         self.timeout = _check_timeout(timeout)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        security = dict(tls_ca=tls_ca, credentials=credentials, tls_server_name=tls_server_name)
         self._index_channel = open_channel(index, services=[INDEX_SERVICE], retry=retry,
-                                           tls_ca=tls_ca, tls_server_name=tls_server_name)
+                                           **security)
         self._embedder_channel = open_channel(embedder, services=[EMBEDDER_SERVICE], retry=retry,
-                                              tls_ca=tls_ca, tls_server_name=tls_server_name)
+                                              **security)
         self._index = index_pb2_grpc.IndexStub(self._index_channel)
         self._embedder = embedder_pb2_grpc.EmbedderStub(self._embedder_channel)
         self._connectivity = {"index": Connectivity(self._index_channel),

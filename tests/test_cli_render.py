@@ -93,3 +93,14 @@ def test_usage_errors_are_one_line_and_exit_2(argv, fragment, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err and err.startswith("recsys"), err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--token-file", "/nonexistent/token", "stats"], "cannot read the token file"),
+    (["--tls-ca", __file__, "stats"], "is not a PEM file"),
+    (["--tls-client-cert", __file__, "stats"], "needs both"),
+])
+def test_unusable_tls_or_token_settings_are_one_line_errors(argv, fragment, capsys):
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("recsys: error: ") and fragment in err and err.count("\n") == 1, err
