@@ -46,6 +46,11 @@ _HELP = {
 }
 
 
+def env_var(name: str) -> str:
+    """INDEX_<NAME>; `index_type` -> INDEX_TYPE (not INDEX_INDEX_TYPE)."""
+    return "INDEX_" + name.upper().removeprefix("INDEX_")
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     port: int = 50052
@@ -87,7 +92,7 @@ class IndexConfig:
             description="recsys.v1.Index gRPC server: a product catalog, its FAISS index, search and "
                         "similar products. Every flag falls back to the environment variable INDEX_<FLAG>.")
         for f in fields(cls):
-            env_name = "INDEX_" + f.name.upper()
+            env_name = env_var(f.name)
             default = getattr(defaults, f.name)
             kind = type(default)
             raw = env.get(env_name)
