@@ -73,29 +73,28 @@ def _literal_list(text: str) -> list[str] | None:
     return [s for s in (str(v).strip() for v in value) if s]
 
 
-def parse_breadcrumb(raw: str) -> list[str]:
-    """A stringified Python list, or levels separated by ' > ' or '|', else one level."""
+def _split_list(raw: str, separators: tuple[str, ...]) -> list[str]:
+    """A stringified Python list, else the first separator found splits, else one item."""
     text = raw.strip()
     if not text:
         return []
     items = _literal_list(text)
     if items is not None:
         return items
-    for sep in (" > ", "|"):
+    for sep in separators:
         if sep in text:
             return [s for s in (p.strip() for p in text.split(sep)) if s]
     return [text]
 
 
+def parse_breadcrumb(raw: str) -> list[str]:
+    """A stringified Python list, or levels separated by ' > ' or '|', else one level."""
+    return _split_list(raw, (" > ", "|"))
+
+
 def parse_images(raw: str) -> list[str]:
     """A stringified list of URLs (spaces stripped), or URLs separated by '|', or one URL."""
-    text = raw.strip()
-    if not text:
-        return []
-    items = _literal_list(text)
-    if items is not None:
-        return items
-    return [s for s in (p.strip() for p in text.split("|")) if s]
+    return _split_list(raw, ("|",))
 
 
 def parse_prices(values: pd.Series) -> np.ndarray:

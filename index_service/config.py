@@ -5,10 +5,10 @@ Precedence: command-line flag > environment variable INDEX_<NAME> > default.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import socket
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from servekit.flags import config_from_args
 
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -85,29 +85,11 @@ class IndexConfig:
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
                   environ: dict[str, str] | None = None) -> "IndexConfig":
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        parser = argparse.ArgumentParser(
-            prog="python -m index_service",
+        return config_from_args(
+            cls, prog="python -m index_service", env_name=env_var, help=_HELP, argv=argv,
+            environ=environ,
             description="recsys.v1.Index gRPC server: a product catalog, its FAISS index, search and "
                         "similar products. Every flag falls back to the environment variable INDEX_<FLAG>.")
-        for f in fields(cls):
-            env_name = env_var(f.name)
-            default = getattr(defaults, f.name)
-            kind = type(default)
-            raw = env.get(env_name)
-            if raw:
-                try:
-                    default = kind(raw)
-                except ValueError:
-                    parser.error(f"environment variable {env_name}={raw!r} is not a valid {kind.__name__}")
-            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-                                help=f"{_HELP[f.name]} (env {env_name}, default {getattr(defaults, f.name)!r})")
-        config = cls(**vars(parser.parse_args(argv)))
-        problem = config.problem()
-        if problem:
-            parser.error(problem)
-        return config
 
     def problem(self) -> str | None:
         """What is wrong with these settings, or None."""
