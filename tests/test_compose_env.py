@@ -59,6 +59,17 @@ def test_dockerfile_installs_cpu_torch_and_runs_offline():
     assert "COPY docker/healthcheck.py" in text
 
 
+@pytest.mark.parametrize("name", ["embedder", "index"])
+def test_every_compose_variable_is_one_the_service_reads(compose, name):
+    """The services list their variables in --help ("env NAME"): a renamed one fails here."""
+    done = subprocess.run([sys.executable, "-m", f"{name}_service", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "1000"})
+    known = set(re.findall(r"env ([A-Z][A-Z0-9_]*)", done.stdout))
+    assert known, done.stdout + done.stderr
+    assert set(compose["services"][name]["environment"]) <= known
+
+
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
 def test_docker_compose_config_accepts_the_file():
     done = subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", "-q"],
@@ -139,7 +150,7 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
             assert len(result) == 5 and "Desk" in result[0].product.title
             stats = client.stats()
             assert stats.embedder_target == translation.value("index", index_env["INDEX_EMBEDDER"])
-            assert stats.index_type == index_env["INDEX_INDEX_TYPE"]
+            assert stats.index_type == index_env["INDEX_TYPE"]
         data_dir = Path(translation.value("index", index_env["INDEX_DATA_DIR"]))
         assert data_dir.is_relative_to(tmp_path / "volumes") and any(data_dir.iterdir())
         assert sorted(p.name for p in (ROOT / "data").iterdir()) == data_before  # read-only mount
