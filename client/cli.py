@@ -20,9 +20,9 @@ import sys
 from typing import Callable, Sequence
 
 from client.errors import RecsysError
+from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
 from servekit.auth import TokenError, load_token
 from servekit.tls import ClientTls, TlsError
-from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
 
 PROG = "recsys"
 COMMAND_MODULES = ("client.commands", "client.evaluate")
