@@ -1,0 +1,146 @@
+"""`make bench`: every bench script in turn (each bounded in time), then ONE table.
+
+    python -m bench.run_all [--only search_latency,scale] [--quick]
+
+Each script runs as its own process with a time limit (killed past it, with its whole process
+group, so no service it started survives), writes bench/results/<name>.json, and the table
+(goal, measured, ratio, met? / what limits it) is printed and written to bench/results/summary.md
+with the machine (cores, RAM, CPU model) and the date. A script that fails or times out gets a row
+saying so; the others still run.
+
+--quick runs tiny sizes (a smoke run of the machinery, minutes; its figures mean little).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.results import RESULTS_DIR, machine, machine_line, markdown_table, read_results, text_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (module, full-run args, quick-run args, time limit in seconds for the full run)
+BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
+    "embedder": ("bench.embedder", [], [], 1200),
+    "search_latency": ("bench.search_latency", [], ["--catalogs", "ikarus,2k", "--queries", "20",
+                                                    "--repeated", "5", "--phase-seconds", "15"], 1800),
+    "build_throughput": ("bench.build_throughput", [], ["--builds", "1"], 900),
+    "scale": ("bench.scale", [], ["--sizes", "2k", "--queries", "30"], 3600),
+    "horizontal": ("bench.horizontal", [], ["--queries", "40", "--threads", "0",
+                                            "--phase-seconds", "15"], 900),
+}
+QUICK_LIMIT_S = 600
+
+
+def run_one(name: str, module: str, args: list[str], limit: int, log_dir: Path) -> dict:
+    """Runs one bench; returns {"name", "rc", "seconds", "log"}; rc None = timed out."""
+    log_path = log_dir / f"{name}.log"
+    print(f"[run_all] {name}: python -m {module} {' '.join(args)} (limit {limit} s)", flush=True)
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            _stop_group(proc)
+    seconds = round(time.monotonic() - started, 1)
+    state = "timed out" if rc is None else f"exit {rc}"
+    print(f"[run_all] {name}: {state} after {seconds} s (log {log_path})", flush=True)
+    return {"name": name, "rc": rc, "seconds": seconds, "log": str(log_path)}
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the bench's process group (its services too), SIGKILL what is left after 30 s."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return
+    if proc.poll() is None:
+        os.killpg(pgid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)  # anything the bench left behind (its services)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def failure_result(run: dict) -> dict:
+    tail = Path(run["log"]).read_text(errors="replace").strip().splitlines()[-1:] or [""]
+    why = "timed out" if run["rc"] is None else f"failed (exit {run['rc']})"
+    return {"bench": run["name"], "rows": [{
+        "goal": "(the bench itself)", "measured": f"{why} after {run['seconds']} s",
+        "ratio": "", "met": False, "limits": f"see {run['log']}: {tail[0][:200]}"}]}
+
+
+def summary_markdown(results: list[dict], info: dict, when: str, quick: bool) -> str:
+    note = "\n**Quick run (tiny sizes): the figures only show that the machinery works.**\n" if quick else ""
+    return (f"# Benchmark results\n\nMeasured {when} on {machine_line(info)} by `make bench` "
+            f"(`python -m bench.run_all`). Every ratio compares two sides measured in the same run; "
+            f"the machine may have been shared with other work, so absolute figures are noisy.\n{note}\n"
+            f"{markdown_table(results)}\n\n{_when_lines(results)}\nDetails: `bench/results/<bench>.json`.\n")
+
+
+def _when_lines(results: list[dict]) -> str:
+    return "".join(f"- {r['bench']}: started {r.get('started', '?')}, {r.get('seconds', '?')} s\n"
+                   for r in results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHES)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--summarize", action="store_true",
+                        help="only rebuild the table from the results already in bench/results/")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
+    unknown = [n for n in chosen if n not in BENCHES]
+    if unknown:
+        parser.error(f"unknown bench(es): {', '.join(unknown)} (choose from {', '.join(BENCHES)})")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    failed = []
+    if not args.summarize:
+        for name in chosen:
+            module, full, quick, limit = BENCHES[name]
+            run = run_one(name, module, quick if args.quick else full,
+                          QUICK_LIMIT_S if args.quick else limit, args.results_dir)
+            if run["rc"] != 0:
+                failed.append(failure_result(run))
+    by_name = read_results(args.results_dir)
+    for f in failed:  # a failed run's stale results must not pass for this run's
+        by_name[f["bench"]] = f
+    results = [normalize_result(n, by_name[n]) for n in BENCHES if n in by_name]
+    info = machine()
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print()
+    print(f"Benchmarks on {machine_line(info)}, {when}")
+    print(text_table(results))
+    path = args.results_dir / "summary.md"
+    path.write_text(summary_markdown(results, info, when, args.quick))
+    print(f"\n[run_all] wrote {path}")
+    return 1 if failed else 0
+
+
+def normalize_result(name: str, result: dict) -> dict:
+    """A results file without `rows` (another format) still gets a line in the table."""
+    if isinstance(result.get("rows"), list):
+        return {**result, "bench": name}
+    return {"bench": name, "rows": [{"goal": "(see the results file)", "measured": "", "ratio": "",
+                                     "met": None, "limits": f"bench/results/{name}.json"}]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""Scale: synthetic catalogs of 10k / 100k / 1M products per index type, imported without the model.
+
+    python -m bench.scale [--sizes 10k,100k] [--types flat,hnsw,ivf] [--hnsw-m 32 ...]
+
+For each size, a catalog CSV and embedding-like vectors (bench/synthetic.py: rank 64 + noise,
+L2-normalized float32, seeded) are written to a temporary directory and imported through the
+supported path for precomputed embeddings (`--embeddings vectors.npy`). A real embedder runs (the
+index service checks the model's dimension against it) but embeds nothing. For each index type:
+
+- build: start -> SERVING with empty --data-dir (manifest build_seconds: CSV, import, index, lexical
+  model, atomic write);
+- start-up from artifacts: the same command again -> SERVING (embedding nothing);
+- resident memory (psutil RSS of the index service) after that start and after the searches,
+  against the raw vectors' size (N x 384 x 4 B);
+- search by precomputed query vectors (SearchRequest.vector; no embedder on the path), one
+  client: p50/p99 of the FAISS part (SearchResponse.timing.search_us) and end-to-end (client);
+- recall@10 against the exact top 10 (computed here with numpy over the same vectors).
+
+Goals at 1M: recall@10 >= 0.95 with the FAISS part <= 5 ms p50; start-up <= 15 s; RSS <= 2.5x
+raw vectors. Smaller sizes are checked against the same numbers (RSS only from 1M: below that the
+Python process's own ~0.3 GB dominates), and a linear estimate for 1M is printed from the largest
+two sizes run. 1M is opt-in (--sizes 10k,100k,1m): HNSW on 1M x 384 builds for a long time on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import services, synthetic
+from bench.measure import fmt_ms, rss_mb, summary
+from bench.results import Row, publish
+
+GOAL_RECALL, GOAL_FAISS_MS, GOAL_START_S, GOAL_RSS_X = 0.95, 5.0, 15.0, 2.5
+RSS_GOAL_FROM = 1_000_000
+
+
+def index_flags(kind: str, args) -> list[str]:
+    flags = ["--index-type", kind]
+    if kind == "hnsw":
+        flags += ["--hnsw-m", str(args.hnsw_m), "--hnsw-ef-construction", str(args.hnsw_ef_construction),
+                  "--hnsw-ef-search", str(args.hnsw_ef_search)]
+    if kind == "ivf":
+        flags += ["--ivf-nlist", str(args.ivf_nlist), "--ivf-nprobe", str(args.ivf_nprobe)]
+    return flags
+
+
+def _row_of(product_id: str) -> int:
+    return int(product_id.rsplit("-", 1)[1])
+
+
+def search_queries(address: str, queries: np.ndarray, k: int, max_seconds: float) -> dict:
+    faiss_s, e2e_s, found = [], [], []
+    deadline = time.monotonic() + max_seconds
+    with services.Stubs(address, timeout=60.0) as stubs:
+        for q in queries[:5]:  # warm up (first touches of memory-mapped files)
+            stubs.search_vector(q.tolist(), k)
+        for q in queries:
+            if time.monotonic() > deadline:
+                break
+            values = q.tolist()
+            t0 = time.perf_counter()
+            reply = stubs.search_vector(values, k)
+            e2e_s.append(time.perf_counter() - t0)
+            faiss_s.append(reply.timing.search_us / 1e6)
+            found.append([_row_of(h.product.id) for h in reply.hits])
+    return {"faiss": summary(faiss_s), "end_to_end": summary(e2e_s), "found": found}
+
+
+def bench_type(kind: str, n: int, csv_path: Path, npy: Path, work: Path, embedder_address: str,
+               queries: np.ndarray, truth: np.ndarray, args) -> dict:
+    data_dir = work / f"data-{synthetic.size_name(n)}-{kind}"
+    flags = ["--embeddings", str(npy), *index_flags(kind, args)]
+    out: dict = {"type": kind, "products": n, "flags": flags[2:]}
+
+    t0 = time.monotonic()
+    proc = services.start_index(embedder_address, csv_path, data_dir, *flags)
+    try:
+        out["build_wall_s"] = round(services.serving_time(proc, t0, args.build_timeout), 2)
+        out["rss_after_build_mb"] = rss_mb(proc.proc.pid)
+    finally:
+        proc.terminate()
+    manifest = services.manifest(data_dir)
+    out["build_seconds"] = manifest["build_seconds"]
+    out["artifact_mb"] = {p.name: round(p.stat().st_size / 2 ** 20, 1) if p.is_file() else
+                          round(sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 2 ** 20, 1)
+                          for p in services.build_dir(data_dir).iterdir()}
+
+    t0 = time.monotonic()
+    proc = services.start_index(embedder_address, csv_path, data_dir, *flags)
+    try:
+        out["startup_s"] = round(services.serving_time(proc, t0, args.build_timeout), 2)
+        if "loading artifacts" not in proc.output():
+            out["startup_note"] = "second start did not log 'loading artifacts': it rebuilt"
+        out["rss_after_start_mb"] = rss_mb(proc.proc.pid)
+        searched = search_queries(proc.address, queries, 10, args.search_seconds)
+        out["rss_after_search_mb"] = rss_mb(proc.proc.pid)
+    finally:
+        proc.terminate()
+    found = searched.pop("found")
+    out.update(searched)
+    out["queries"] = len(found)
+    out["recall_at_10"] = round(synthetic.recall_at_k(found, truth[:len(found)], 10), 4)
+    raw_mb = n * synthetic.DIMENSION * 4 / 2 ** 20
+    out["raw_vectors_mb"] = round(raw_mb, 1)
+    out["rss_x_raw"] = round(max(out["rss_after_start_mb"], out["rss_after_search_mb"]) / raw_mb, 2)
+    return out
+
+
+def row_for(r: dict) -> Row:
+    n = r["products"]
+    faiss_p50, recall = r["faiss"]["p50_ms"], r["recall_at_10"]
+    checks = {
+        f"recall >= {GOAL_RECALL}": recall >= GOAL_RECALL,
+        f"FAISS p50 <= {GOAL_FAISS_MS:g} ms": faiss_p50 is not None and faiss_p50 <= GOAL_FAISS_MS,
+        f"start <= {GOAL_START_S:g} s": r["startup_s"] <= GOAL_START_S,
+    }
+    if n >= RSS_GOAL_FROM:
+        checks[f"RSS <= {GOAL_RSS_X}x raw"] = r["rss_x_raw"] <= GOAL_RSS_X
+    failed = [name for name, ok in checks.items() if not ok]
+    return Row(
+        goal=f"{synthetic.size_name(n)} {r['type']}: " + ", ".join(checks),
+        measured=(f"build {r['build_seconds']:.0f} s; start {r['startup_s']:.1f} s; RSS "
+                  f"{r['rss_after_start_mb'] / 1024:.2f}/{r['rss_after_search_mb'] / 1024:.2f} GB "
+                  f"(start/after search); FAISS p50 {fmt_ms(faiss_p50)} p99 "
+                  f"{fmt_ms(r['faiss']['p99_ms'])}; end-to-end p50 {fmt_ms(r['end_to_end']['p50_ms'])}"),
+        ratio=f"recall {recall:.3f}, RSS {r['rss_x_raw']:.2f}x raw",
+        met=not failed,
+        limits=_limits(r, failed))
+
+
+def _limits(r: dict, failed: list[str]) -> str:
+    if not failed:
+        return ""
+    notes = []
+    for name in failed:
+        if name.startswith("recall"):
+            notes.append(f"recall: raise {'--hnsw-ef-search' if r['type'] == 'hnsw' else '--ivf-nprobe'}")
+        elif name.startswith("FAISS"):
+            notes.append("FAISS time: exact scan of every vector" if r["type"] == "flat"
+                         else "FAISS time: lower ef-search / nprobe")
+        elif name.startswith("start"):
+            notes.append("start-up: loading catalog/lexical/index files")
+        elif name.startswith("RSS"):
+            big = sorted(r["artifact_mb"].items(), key=lambda kv: -kv[1])[:3]
+            notes.append("RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in big))
+    return "; ".join(notes)
+
+
+def estimate_rows(results: list[dict], target: int = 1_000_000) -> list[Row]:
+    """Linear extrapolation to `target` from the two largest sizes run, per type."""
+    rows = []
+    for kind in sorted({r["type"] for r in results}):
+        runs = sorted((r for r in results if r["type"] == kind), key=lambda r: r["products"])
+        if len(runs) < 2 or runs[-1]["products"] >= target:
+            continue
+        a, b = runs[-2], runs[-1]
+        span = b["products"] - a["products"]
+
+        def at(key, a=a, b=b, span=span):
+            return a[key] + (b[key] - a[key]) * (target - a["products"]) / span
+
+        rss = max(at("rss_after_start_mb"), at("rss_after_search_mb"))
+        raw = target * synthetic.DIMENSION * 4 / 2 ** 20
+        rows.append(Row(
+            goal=f"estimate at {synthetic.size_name(target)} {kind} (linear from "
+                 f"{synthetic.size_name(a['products'])}/{synthetic.size_name(b['products'])})",
+            measured=(f"build ~{at('build_seconds') / 60:.0f} min (HNSW grows faster than linear); "
+                      f"start ~{at('startup_s'):.0f} s; RSS ~{rss / 1024:.1f} GB"),
+            ratio=f"RSS ~{rss / raw:.2f}x raw", met=None,
+            limits="an estimate, not a measurement: run --sizes 10k,100k,1m"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10k,100k", help="comma-separated, e.g. 10k,100k,1m")
+    parser.add_argument("--types", default="flat,hnsw,ivf")
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--hnsw-ef-construction", type=int, default=200)
+    parser.add_argument("--hnsw-ef-search", type=int, default=128)
+    parser.add_argument("--ivf-nlist", type=int, default=0, help="0: the service's default")
+    parser.add_argument("--ivf-nprobe", type=int, default=64,
+                        help="64: recall@10 ~0.95 at 100k on these vectors (the service default 16: ~0.71)")
+    parser.add_argument("--queries", type=int, default=200, help="search queries per type")
+    parser.add_argument("--search-seconds", type=float, default=60.0, help="time bound of searches")
+    parser.add_argument("--build-timeout", type=float, default=3600.0, help="per start, seconds")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="keep catalogs, vectors and artifacts here (default: a temporary dir)")
+    parser.add_argument("--embedder", default="",
+                        help="use this running embedder (HOST:PORT) instead of starting one")
+    parser.add_argument("--name", default="scale")
+    args = parser.parse_args(argv)
+    sizes = [synthetic.parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    kinds = [t.strip() for t in args.types.split(",") if t.strip()]
+    started = time.time()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, \
+            services.embedder_address(args.embedder) as embedder:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for n in sizes:
+            name = synthetic.size_name(n)
+            t0 = time.monotonic()
+            csv_path = synthetic.write_catalog(work / f"catalog-{name}.csv", n)
+            generator = synthetic.LowRankVectors()
+            npy = generator.write(work / f"vectors-{name}.npy", n)
+            queries = generator.queries(args.queries)
+            truth = synthetic.exact_top_k(np.load(npy, mmap_mode="r"), queries, 10)
+            print(f"[scale] {name}: catalog + vectors + exact top-10 in {time.monotonic() - t0:.0f} s",
+                  flush=True)
+            for kind in kinds:
+                r = bench_type(kind, n, csv_path, npy, work, embedder, queries, truth, args)
+                results.append(r)
+                print(f"[scale] {name} {kind}: build {r['build_seconds']:.0f} s, "
+                      f"start {r['startup_s']:.1f} s, RSS {r['rss_after_search_mb']:.0f} MB, FAISS p50 {fmt_ms(r['faiss']['p50_ms'])}, "
+                      f"recall@10 {r['recall_at_10']:.3f}", flush=True)
+            for path in (csv_path, npy):
+                if args.work_dir is None:
+                    path.unlink()
+    rows = [row_for(r) for r in results] + estimate_rows(results)
+    publish(args.name, rows, {"runs": results, "synthetic": {
+        "dimension": synthetic.DIMENSION, "rank": synthetic.RANK, "noise_sigma": synthetic.NOISE_SIGMA}},
+        args, started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

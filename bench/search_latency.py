@@ -1,0 +1,203 @@
+"""Search latency: what the index service adds on top of embedding the query, measured in one run.
+
+    python -m bench.search_latency [--catalogs ikarus,100k] [--index-type-synthetic hnsw]
+
+For each catalog (the shared ikarus catalog, built through the embedder; a synthetic one imported
+with precomputed vectors), against one real embedder and one real index service on loopback:
+
+1. one client, unique queries: for each query, `Embed([query])` straight to the embedder, then
+   `Search(query)` through the index service (cache miss: the query was never seen), interleaved
+   so that both sides see the same machine load. Overhead = Search p50 - Embed p50.
+2. 16 concurrent clients, unique queries (a fresh set): Search, then Embed of the same texts.
+3. the query cache on: repeated queries (already cached), 1 and 16 clients; Search never calls
+   the embedder (query_vector_cached), so its latency is the index service alone.
+
+Unique queries are the cache "off" case; the cache stays at its default size. Bounded: each
+phase stops after --queries calls or --phase-seconds, whichever comes first.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import services, synthetic
+from bench.measure import closed_loop, fmt_ms, summary
+from bench.results import Row, publish
+from tests.procs import IKARUS_CSV
+
+GOAL_OVERHEAD_MS = 2.0
+
+
+def _prepare(spec: str, work: Path) -> tuple[str, Path, list[str]]:
+    """(label, catalog csv, extra index flags) for "ikarus" or a synthetic size like "100k"."""
+    if spec == "ikarus":
+        return "ikarus (305)", IKARUS_CSV, []
+    n = synthetic.parse_size(spec)
+    csv_path = synthetic.write_catalog(work / f"catalog-{spec}.csv", n)
+    npy = synthetic.LowRankVectors().write(work / f"vectors-{spec}.npy", n)
+    return f"synthetic {synthetic.size_name(n)}", csv_path, ["--embeddings", str(npy)]
+
+
+def _one_client(stubs: services.Stubs, queries: list[str], max_seconds: float) -> dict:
+    """Interleaved Embed / Search of each unique query, one at a time."""
+    embed_s, search_s, server = [], [], []
+    deadline = time.monotonic() + max_seconds
+    for q in queries:
+        if time.monotonic() > deadline:
+            break
+        t0 = time.perf_counter()
+        stubs.embed([q])
+        t1 = time.perf_counter()
+        reply = stubs.search_text(q)
+        t2 = time.perf_counter()
+        embed_s.append(t1 - t0)
+        search_s.append(t2 - t1)
+        server.append((reply.timing.embed_us, reply.timing.search_us, reply.timing.total_us,
+                       reply.query_vector_cached))
+    pair_diff = np.subtract(search_s, embed_s) if search_s else np.zeros(0)
+    return {"embed": summary(embed_s), "search": summary(search_s),
+            "server": _server_summary(server),
+            "pair_overhead_p50_ms": round(float(np.median(pair_diff)) * 1000, 3) if len(pair_diff) else None}
+
+
+def _server_summary(server: list[tuple]) -> dict:
+    """Medians of the index service's own timing (SearchResponse.timing), microseconds."""
+    if not server:
+        return {}
+    a = np.array([s[:3] for s in server], dtype=np.float64)
+    return {"embed_us_p50": float(np.median(a[:, 0])), "search_us_p50": float(np.median(a[:, 1])),
+            "search_us_p99": float(np.percentile(a[:, 1], 99)),
+            "total_us_p50": float(np.median(a[:, 2])),
+            "inside_minus_embed_us_p50": float(np.median(a[:, 2] - a[:, 0])),
+            "cached_fraction": float(np.mean([s[3] for s in server]))}
+
+
+def _concurrent(stubs: services.Stubs, queries: list[str], concurrency: int,
+                max_seconds: float) -> dict:
+    def search(q):
+        r = stubs.search_text(q)
+        return (r.timing.embed_us, r.timing.search_us, r.timing.total_us, r.query_vector_cached)
+
+    s = closed_loop(search, queries, concurrency=concurrency, max_seconds=max_seconds)
+    e = closed_loop(lambda q: stubs.embed([q]), queries, concurrency=concurrency,
+                    max_seconds=max_seconds)
+    return {"search": s.summary(), "embed": e.summary(), "server": _server_summary(s.extras)}
+
+
+def _cached(stubs: services.Stubs, queries: list[str], calls: int, concurrency: int,
+            max_seconds: float) -> dict:
+    for q in queries:  # make sure every one is in the cache
+        stubs.search_text(q)
+    items = [queries[i % len(queries)] for i in range(calls)]
+
+    def search(q):
+        r = stubs.search_text(q)
+        return (r.timing.embed_us, r.timing.search_us, r.timing.total_us, r.query_vector_cached)
+
+    s = closed_loop(search, items, concurrency=concurrency, max_seconds=max_seconds)
+    return {"search": s.summary(), "server": _server_summary(s.extras)}
+
+
+def bench_catalog(spec: str, args, embedder_address: str, work: Path) -> dict:
+    label, csv_path, extra = _prepare(spec, work)
+    index_type = "flat" if spec == "ikarus" else args.index_type_synthetic
+    data_dir = work / f"data-{spec}"
+    pool = synthetic.query_texts(2 * args.queries + args.repeated, seed=args.seed)
+    unique_1, unique_16 = pool[:args.queries], pool[args.queries:2 * args.queries]
+    repeated = pool[2 * args.queries:]
+    started = time.monotonic()
+    with services.index_service(embedder_address, csv_path, data_dir, "--index-type", index_type,
+                                *extra, timeout=args.build_timeout) as idx:
+        ready_s = time.monotonic() - started
+        with services.Stubs(idx.address, embedder_address) as stubs:
+            for q in synthetic.query_texts(10, seed=args.seed + 1):  # warm up both paths
+                stubs.embed([q])
+                stubs.search_text(q)
+            out = {"label": label, "index_type": index_type, "ready_s": round(ready_s, 1),
+                   "products": stubs.stats().product_count}
+            out["one_client"] = _one_client(stubs, unique_1, args.phase_seconds)
+            out["concurrent"] = _concurrent(stubs, unique_16, args.concurrency, args.phase_seconds)
+            out["cached_one_client"] = _cached(stubs, repeated, args.queries, 1, args.phase_seconds)
+            out["cached_concurrent"] = _cached(stubs, repeated, 2 * args.queries, args.concurrency,
+                                               args.phase_seconds)
+    return out
+
+
+def rows_for(result: dict, concurrency: int) -> list[Row]:
+    label = f"{result['label']}, {result['index_type']}"
+    rows = []
+    for key, who in (("one_client", "1 client"), ("concurrent", f"{concurrency} clients")):
+        s, e = result[key]["search"], result[key]["embed"]
+        if not s["n"] or not e["n"]:
+            rows.append(Row(f"Search adds <= {GOAL_OVERHEAD_MS:g} ms p50 ({label}, {who})",
+                            "no successful calls", "", False,
+                            result[key]["search"].get("first_error") or ""))
+            continue
+        overhead = s["p50_ms"] - e["p50_ms"]
+        inside = result[key]["server"].get("inside_minus_embed_us_p50", 0) / 1000
+        met = overhead <= GOAL_OVERHEAD_MS
+        rows.append(Row(
+            goal=f"Search adds <= {GOAL_OVERHEAD_MS:g} ms p50 ({label}, {who}, unique queries)",
+            measured=(f"Search p50 {fmt_ms(s['p50_ms'])} p99 {fmt_ms(s['p99_ms'])}; Embed alone "
+                      f"p50 {fmt_ms(e['p50_ms'])} p99 {fmt_ms(e['p99_ms'])}; in-service "
+                      f"non-embed {inside:.2f} ms"),
+            ratio=f"{overhead:+.2f} ms",
+            met=met,
+            limits="" if met else _limit_text(result, key, overhead, inside)))
+    for key, who in (("cached_one_client", "1 client"), ("cached_concurrent", f"{concurrency} clients")):
+        s = result[key]["search"]
+        cached = result[key]["server"].get("cached_fraction", 0.0)
+        uncached = result["one_client" if key == "cached_one_client" else "concurrent"]["search"]
+        ratio = (f"{s['p50_ms'] / uncached['p50_ms']:.2g}x of uncached"
+                 if s["n"] and uncached["n"] else "")
+        rows.append(Row(
+            goal=f"repeated query skips the embedder ({label}, {who}, cache on)",
+            measured=(f"Search p50 {fmt_ms(s['p50_ms'])} p99 {fmt_ms(s['p99_ms'])}, "
+                      f"{cached:.0%} cache hits"),
+            ratio=ratio, met=bool(s["n"]) and cached >= 0.99,
+            limits="" if cached >= 0.99 else "query cache off or too small"))
+    return rows
+
+
+def _limit_text(result: dict, key: str, overhead: float, inside_ms: float) -> str:
+    search_us = result[key]["server"].get("search_us_p50", 0) / 1000
+    hop = overhead - inside_ms
+    return (f"FAISS+filters {search_us:.2f} ms, rest of the service {inside_ms - search_us:.2f} ms, "
+            f"extra gRPC hop + bigger reply {hop:.2f} ms (client-observed)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.search_latency", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalogs", default="ikarus,100k",
+                        help="comma-separated: ikarus and/or synthetic sizes (10k, 100k)")
+    parser.add_argument("--index-type-synthetic", default="hnsw", choices=("flat", "hnsw", "ivf"))
+    parser.add_argument("--queries", type=int, default=200, help="calls per phase (unique queries)")
+    parser.add_argument("--repeated", type=int, default=20, help="distinct repeated (cached) queries")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--phase-seconds", type=float, default=45.0, help="time bound per phase")
+    parser.add_argument("--build-timeout", type=float, default=900.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedder", default="",
+                        help="use this running embedder (HOST:PORT) instead of starting one")
+    parser.add_argument("--name", default="search_latency", help="results file name")
+    args = parser.parse_args(argv)
+    started = time.time()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp, \
+            services.embedder_address(args.embedder) as embedder:
+        for spec in [s.strip() for s in args.catalogs.split(",") if s.strip()]:
+            print(f"[search_latency] {spec}: starting", flush=True)
+            results.append(bench_catalog(spec, args, embedder, Path(tmp)))
+            print(f"[search_latency] {spec}: done", flush=True)
+    rows = [row for r in results for row in rows_for(r, args.concurrency)]
+    publish(args.name, rows, {"catalogs": results}, args, started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

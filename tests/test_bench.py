@@ -1,0 +1,150 @@
+"""The bench scripts run end to end at tiny sizes (no timing assertions: figures are not checked,
+only that each script measures, writes its results and stops what it started), plus the pieces
+that can be checked exactly: synthetic data, recall, the summary table, run_all's time limits."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bench import run_all, synthetic
+from bench.results import Row, markdown_table, read_results, write_result
+from index_service.catalog import read_catalog
+from tests.procs import ROOT, ServiceProcess, free_port
+
+
+# ---- pieces checked exactly -----------------------------------------------------------------
+def test_synthetic_vectors_are_normalized_seeded_and_low_rank(tmp_path):
+    gen = synthetic.LowRankVectors(seed=3)
+    path = gen.write(tmp_path / "v.npy", 1000)
+    x = np.load(path)
+    assert x.shape == (1000, synthetic.DIMENSION) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    again = synthetic.LowRankVectors(seed=3).write(tmp_path / "w.npy", 1000)
+    np.testing.assert_array_equal(x, np.load(again))
+    # energy concentrates in the first `rank` directions (unlike uniform noise)
+    s = np.linalg.svd(x, compute_uv=False) ** 2
+    assert s[:synthetic.RANK].sum() / s.sum() > 0.7
+    q = gen.queries(5)
+    assert not np.isin(q, x).all(axis=1).any()  # queries are not copies of catalog rows
+
+
+def test_exact_top_k_and_recall(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5000, 16)).astype(np.float32)
+    q = rng.standard_normal((7, 16)).astype(np.float32)
+    truth = synthetic.exact_top_k(x, q, 10)
+    np.testing.assert_array_equal(truth, np.argsort(-(q @ x.T), axis=1)[:, :10])
+    assert synthetic.recall_at_k(truth.tolist(), truth) == 1.0
+    half = [list(t[:5]) + [-1] * 5 for t in truth.tolist()]
+    assert synthetic.recall_at_k(half, truth) == 0.5
+
+
+def test_synthetic_catalog_reads_with_the_recipe(tmp_path):
+    path = synthetic.write_catalog(tmp_path / "c.csv", 250)
+    catalog, report = read_catalog(path)
+    assert len(catalog) == 250 and report.repeated_ids == 0 and not report.skipped_rows
+    assert catalog.ids[0] == "syn-0000000" and catalog.ids[249] == "syn-0000249"
+    assert catalog.breadcrumb(0)[:2] == ["Home & Kitchen", "Furniture"]
+
+
+def test_parse_size_and_queries():
+    assert [synthetic.parse_size(s) for s in ("10k", "1m", "2500", "1.5k")] == [10_000, 1_000_000, 2500, 1500]
+    with pytest.raises(ValueError):
+        synthetic.parse_size("0")
+    assert synthetic.size_name(100_000) == "100k" and synthetic.size_name(1_000_000) == "1m"
+    queries = synthetic.query_texts(500)
+    assert len(set(queries)) == 500 and queries == synthetic.query_texts(500)
+
+
+def test_summary_table_from_results(tmp_path):
+    write_result("scale", [Row("1m hnsw: recall >= 0.95", "recall 0.97 | FAISS 1 ms", "0.97", True)],
+                 {"x": np.float32(1.5)}, results_dir=tmp_path)
+    (tmp_path / "embedder.json").write_text(json.dumps({"other": "format"}))
+    assert set(read_results(tmp_path)) == {"scale", "embedder"}
+    subprocess.run([sys.executable, "-m", "bench.run_all", "--summarize", "--results-dir", str(tmp_path)],
+                   cwd=ROOT, check=True, timeout=60, capture_output=True)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| scale | 1m hnsw: recall >= 0.95 | recall 0.97 \\| FAISS 1 ms | 0.97 | yes |" in summary
+    assert "| embedder | (see the results file) |" in summary
+    assert f"{os.cpu_count()} cores" in summary and "GiB RAM" in summary
+    assert markdown_table([]).count("\n") == 1
+
+
+def test_run_one_records_failure_and_kills_past_its_limit(tmp_path):
+    failed = run_all.run_one("broken", "bench.no_such_bench", [], 60, tmp_path)
+    assert failed["rc"] not in (0, None)
+    assert run_all.failure_result(failed)["rows"][0]["met"] is False
+    started = time.monotonic()
+    slow = run_all.run_one("slow", "timeit", ["-n", "1", "-r", "1", "import time; time.sleep(60)"], 1,
+                           tmp_path)
+    assert slow["rc"] is None and time.monotonic() - started < 40
+    assert "timed out" in run_all.failure_result(slow)["rows"][0]["measured"]
+
+
+# ---- the scripts, end to end at tiny sizes --------------------------------------------------
+@pytest.fixture(scope="module")
+def embedder():
+    port = free_port()
+    with ServiceProcess("embedder_service", ["--port", str(port)], port) as proc:
+        yield proc.wait_serving(300).address
+
+
+def run_bench(module: str, args: list[str], results_dir, timeout: float = 400) -> dict:
+    env = {**os.environ, "BENCH_RESULTS_DIR": str(results_dir)}
+    done = subprocess.run([sys.executable, "-m", module, *args, "--name", "out"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((results_dir / "out.json").read_text())
+    assert result["rows"] and all(row["goal"] and row["measured"] for row in result["rows"])
+    return result
+
+
+@pytest.mark.timeout(600)
+def test_scale_bench_tiny(embedder, tmp_path):
+    result = run_bench("bench.scale", ["--sizes", "300", "--types", "flat,hnsw,ivf", "--queries", "8",
+                                       "--embedder", embedder], tmp_path)
+    runs = {r["type"]: r for r in result["details"]["runs"]}
+    assert set(runs) == {"flat", "hnsw", "ivf"}
+    # exact search through the service agrees with the exact top 10 computed by the bench
+    assert runs["flat"]["recall_at_10"] == 1.0
+    for r in runs.values():
+        assert r["queries"] == 8 and r["rss_after_start_mb"] > 0 and "startup_note" not in r
+
+
+@pytest.mark.timeout(600)
+def test_search_latency_bench_tiny(embedder, tmp_path):
+    result = run_bench("bench.search_latency", [
+        "--catalogs", "300", "--queries", "6", "--repeated", "2", "--concurrency", "3",
+        "--phase-seconds", "30", "--embedder", embedder], tmp_path)
+    cat = result["details"]["catalogs"][0]
+    assert cat["products"] == 300
+    assert cat["one_client"]["search"]["n"] == 6 and cat["one_client"]["embed"]["n"] == 6
+    assert cat["one_client"]["server"]["cached_fraction"] == 0.0  # unique queries miss the cache
+    assert cat["cached_concurrent"]["server"]["cached_fraction"] == 1.0
+    assert len(result["rows"]) == 4
+
+
+@pytest.mark.timeout(600)
+def test_build_throughput_bench_tiny(embedder, tmp_path):
+    csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
+    result = run_bench("bench.build_throughput", ["--catalog", str(csv_path), "--builds", "1",
+                                                  "--embedder", embedder], tmp_path)
+    assert result["details"]["builds"][0]["products"] == 24
+    assert result["details"]["reference_texts_per_s"] > 0
+
+
+@pytest.mark.timeout(600)
+def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
+    csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 40)
+    result = run_bench("bench.horizontal", ["--catalog", str(csv_path), "--queries", "12",
+                                            "--concurrency", "4", "--threads", "1",
+                                            "--phase-seconds", "30"], tmp_path)
+    two = result["details"]["runs"][0]["two"]
+    assert two["load"]["n"] == 12 and two["load"]["errors"] == 0
+    assert all(n > 0 for n in two["texts_per_embedder"]), two  # round-robin reached both
