@@ -135,9 +135,10 @@ class Catalog:
     def __init__(self, *, strings: dict[str, StringColumn], brands: np.ndarray,
                  brand_vocab: list[str], breadcrumbs: ListColumn, category_vocab: list[str],
                  price: np.ndarray, attributes: dict[str, StringColumn], lookup: IdLookup,
-                 source_rows: np.ndarray):
+                 source_rows: np.ndarray, median_price: float = 0.0):
         self.strings, self.brands, self.brand_vocab = strings, brands, brand_vocab
-        self.source_rows = source_rows  # the file's data-row index (0-based) of each product
+        self.source_rows = source_rows  # the file's data-row index (0-based) of each product; -1: upserted
+        self.median_price = median_price  # the price of a product that has none (recipe step 2)
         self.breadcrumbs, self.category_vocab = breadcrumbs, category_vocab
         self.price, self.attributes, self.lookup = price, attributes, lookup
         self.ids = strings["id"]
@@ -191,7 +192,8 @@ class Catalog:
         np.save(directory / "price.npy", self.price)
         np.save(directory / "source_rows.npy", self.source_rows)
         meta = {"brand_vocab": self.brand_vocab, "category_vocab": self.category_vocab,
-                "attributes": list(self.attributes), "products": len(self)}
+                "attributes": list(self.attributes), "products": len(self),
+                "median_price": self.median_price}
         (directory / "catalog.json").write_text(json.dumps(meta, ensure_ascii=False))
 
     @classmethod
@@ -206,7 +208,8 @@ class Catalog:
             attributes={name: StringColumn.load(directory, f"attr{i}")
                         for i, name in enumerate(meta["attributes"])},
             lookup=IdLookup.load(directory, "lookup"),
-            source_rows=np.load(directory / "source_rows.npy", mmap_mode="r"))
+            source_rows=np.load(directory / "source_rows.npy", mmap_mode="r"),
+            median_price=float(meta.get("median_price", 0.0)))
 
 
 # --- ingestion --------------------------------------------------------------------------------
@@ -248,6 +251,34 @@ def _row_hash(frame: pd.DataFrame) -> list[str]:
 def _codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
     return codes.astype(np.int32), [str(u) for u in uniques]
+
+
+def assemble(*, ids: list[str], texts: dict[str, list[str]], images: list[list[str]],
+             breadcrumbs: list[list[str]] | None, price: np.ndarray, attributes: dict[str, list[str]],
+             source_rows: np.ndarray, median_price: float) -> Catalog:
+    """A Catalog from per-field lists (one item per product). `texts` holds TEXT_FIELDS, with
+    `categories` the raw breadcrumb string; `breadcrumbs` None: parsed from it."""
+    if breadcrumbs is None:
+        unique = {raw: parse_breadcrumb(raw) for raw in set(texts["categories"])}
+        breadcrumbs = [unique[raw] for raw in texts["categories"]]
+    category_vocab: dict[str, int] = {}
+    crumb_codes = [[category_vocab.setdefault(level, len(category_vocab)) for level in levels]
+                   for levels in breadcrumbs]
+    brand_codes, brand_vocab = _codes(texts["brand"])
+    strings = {
+        "id": StringColumn.from_strings(ids),
+        **{name: StringColumn.from_strings(texts[name])
+           for name in ("title", "description", "material", "color")},
+        "categories_raw": StringColumn.from_strings(texts["categories"]),
+        "images": StringColumn.from_strings("\n".join(urls) for urls in images),
+    }
+    return Catalog(
+        strings=strings, brands=brand_codes, brand_vocab=brand_vocab,
+        breadcrumbs=ListColumn.from_lists(crumb_codes), category_vocab=list(category_vocab),
+        price=np.asarray(price, dtype=np.float64),
+        attributes={name: StringColumn.from_strings(values) for name, values in attributes.items()},
+        lookup=IdLookup.build(ids), source_rows=np.asarray(source_rows, dtype=np.int64),
+        median_price=median_price)
 
 
 def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tuple[Catalog, LoadReport]:
@@ -309,29 +340,12 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tup
     report.products = int(len(rows))
 
     taken = {fld: column(fld).to_numpy()[rows].tolist() for fld in TEXT_FIELDS}
-    unique_crumbs = {raw: parse_breadcrumb(raw) for raw in set(taken["categories"])}
-    category_vocab: dict[str, int] = {}
-    crumb_codes = [[category_vocab.setdefault(level, len(category_vocab))
-                    for level in unique_crumbs[raw]] for raw in taken["categories"]]
-    brand_codes, brand_vocab = _codes(taken["brand"])
-    image_lists = column("images").to_numpy()[rows].tolist()
-
     mapped = set(mapping.values())
     report.attribute_columns = [c for c in present if c not in mapped]
-    strings = {
-        "id": StringColumn.from_strings(ids[r] for r in rows),
-        "title": StringColumn.from_strings(taken["title"]),
-        "description": StringColumn.from_strings(taken["description"]),
-        "material": StringColumn.from_strings(taken["material"]),
-        "color": StringColumn.from_strings(taken["color"]),
-        "categories_raw": StringColumn.from_strings(taken["categories"]),
-        "images": StringColumn.from_strings("\n".join(parse_images(v)) for v in image_lists),
-    }
-    catalog = Catalog(
-        strings=strings, brands=brand_codes, brand_vocab=brand_vocab,
-        breadcrumbs=ListColumn.from_lists(crumb_codes), category_vocab=list(category_vocab),
-        price=prices[rows].astype(np.float64),
-        attributes={c: StringColumn.from_strings(frame[c].to_numpy()[rows].tolist())
-                    for c in report.attribute_columns},
-        lookup=IdLookup.build([ids[r] for r in rows]), source_rows=rows.astype(np.int64))
+    catalog = assemble(
+        ids=[ids[r] for r in rows], texts=taken,
+        images=[parse_images(v) for v in column("images").to_numpy()[rows].tolist()],
+        breadcrumbs=None, price=prices[rows].astype(np.float64),
+        attributes={c: frame[c].to_numpy()[rows].tolist() for c in report.attribute_columns},
+        source_rows=rows.astype(np.int64), median_price=report.median_price)
     return catalog, report

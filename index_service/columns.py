@@ -55,6 +55,22 @@ class StringColumn(_NpyArrays):
     def to_list(self) -> list[str]:
         return [self[i] for i in range(len(self))]
 
+    @classmethod
+    def empty(cls, n: int) -> "StringColumn":
+        return cls(np.zeros(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64))
+
+    def concat(self, other: "StringColumn") -> "StringColumn":
+        return StringColumn(np.concatenate([self.data, other.data]),
+                            np.concatenate([self.offsets, np.asarray(other.offsets[1:]) + self.offsets[-1]]))
+
+    def select(self, rows: np.ndarray) -> "StringColumn":
+        starts, ends = np.asarray(self.offsets[:-1])[rows], np.asarray(self.offsets[1:])[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(ends - starts, out=offsets[1:])
+        data = np.asarray(self.data)
+        return StringColumn(np.concatenate([data[a:b] for a, b in zip(starts, ends)] or
+                                           [np.zeros(0, np.uint8)]), offsets)
+
 
 
 class ListColumn(_NpyArrays):
@@ -78,6 +94,16 @@ class ListColumn(_NpyArrays):
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.codes[self.offsets[i]:self.offsets[i + 1]]
+
+    def concat(self, other: "ListColumn", code_map: np.ndarray) -> "ListColumn":
+        """Rows of `other` appended, its codes translated through `code_map`."""
+        return ListColumn(np.concatenate([self.codes, code_map[np.asarray(other.codes)].astype(np.int32)]),
+                          np.concatenate([self.offsets, np.asarray(other.offsets[1:]) + self.offsets[-1]]))
+
+    def select(self, rows: np.ndarray) -> "ListColumn":
+        as_strings = StringColumn(np.asarray(self.codes).view(np.uint8), np.asarray(self.offsets) * 4)
+        picked = as_strings.select(rows)
+        return ListColumn(picked.data.view(np.int32), picked.offsets // 4)
 
     def rows_with_any(self, wanted_codes: np.ndarray, n_rows: int) -> np.ndarray:
         """Boolean mask of the rows whose list holds at least one of `wanted_codes`."""
@@ -113,12 +139,28 @@ class IdLookup(_NpyArrays):
         return cls(hashes[order], order.astype(np.int64))
 
     def find(self, product_id: str, ids: StringColumn) -> int | None:
+        """The row of `product_id`; the last one when it appears on several rows (after appends)."""
         h = np.uint64(self.hash_id(product_id))
         j = int(np.searchsorted(self.hashes, h, side="left"))
+        found = None
         while j < len(self.hashes) and self.hashes[j] == h:
             row = int(self.rows[j])
-            if ids[row] == product_id:
-                return row
+            if ids[row] == product_id and (found is None or row > found):
+                found = row
             j += 1
-        return None
+        return found
+
+    def concat(self, other: "IdLookup", row_offset: int) -> "IdLookup":
+        hashes = np.concatenate([self.hashes, other.hashes])
+        rows = np.concatenate([self.rows, np.asarray(other.rows) + row_offset])
+        order = np.argsort(hashes, kind="stable")
+        return IdLookup(hashes[order], rows[order])
+
+    def select(self, rows: np.ndarray, n_rows: int) -> "IdLookup":
+        """The lookup of the catalog made of `rows` (in that order)."""
+        new_row = np.full(n_rows, -1, dtype=np.int64)
+        new_row[rows] = np.arange(len(rows))
+        mapped = new_row[np.asarray(self.rows)]
+        keep = mapped >= 0
+        return IdLookup(np.asarray(self.hashes)[keep], mapped[keep])
 

@@ -2,20 +2,29 @@
 
 Readers take `state.snapshot` once per call and use only that object, so a call never sees half
 of a change and never waits for a writer. A writer (live updates, compaction) builds a new
-Snapshot - new catalog arrays / vector index / lexical model, or the old ones plus a `live` mask
-and a higher `sequence` - and publishes it with `state.swap(new)`. FAISS indexes inside a
-published snapshot are never mutated (FAISS is not safe for concurrent writes and reads).
+Snapshot - `with_upserts` / `with_deletes` below: new catalog arrays, a copied-and-extended vector
+index, a refitted lexical model, a `live` mask, a higher `sequence` - and publishes it with
+`state.swap(new)`, holding `state.write_lock` so that writers apply one after another:
+
+    with state.write_lock:
+        seq = wal.append("upsert", encode_upsert(products, vectors))      # durable first
+        state.swap(state.snapshot.with_upserts(product_dicts, vectors, seq))
+
+FAISS indexes inside a published snapshot are never mutated (FAISS is not safe for concurrent
+writes and reads); `VectorIndex.with_added` copies. Deleted and replaced rows stay in the arrays,
+masked by `live`, until compaction writes fresh artifacts of `live_rows()`.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from servekit.errors import Unavailable
 
 from .catalog import Catalog
+from .catalog_updates import concat, products_catalog
 from .lexical import LexicalIndex
 from .vectors import VectorIndex
 
@@ -42,6 +51,45 @@ class Snapshot:
     def row_of(self, product_id: str) -> int | None:
         row = self.catalog.row_of(product_id)
         return row if row is not None and self.is_live(row) else None
+
+    # --- writes: each returns a NEW snapshot; this one stays valid for calls in flight --------
+    def with_upserts(self, products: list[dict], vectors: np.ndarray, sequence: int) -> "Snapshot":
+        """Add or replace products (fields as in recsys.v1.Product, validated by the caller) with
+        their normalized vectors. A replaced product's old row is masked out and the new one
+        appended; within a batch the last product with an id wins. The lexical model is refitted
+        (cost grows with the catalog: ms for hundreds, seconds for 100k products)."""
+        last = {str(p["id"]): i for i, p in enumerate(products)}
+        keep = sorted(last.values())
+        products = [products[i] for i in keep]
+        vectors = np.asarray(vectors, dtype=np.float32)[keep]
+        live = self._live_copy()
+        for p in products:
+            row = self.catalog.row_of(str(p["id"]))
+            if row is not None:
+                live[row] = False
+        catalog = concat(self.catalog, products_catalog(products, self.catalog.median_price))
+        lexical = LexicalIndex().fit(catalog.search_texts())
+        return replace(self, catalog=catalog, vectors=self.vectors.with_added(vectors),
+                       lexical=lexical, live=np.concatenate([live, np.ones(len(products), bool)]),
+                       sequence=sequence)
+
+    def with_deletes(self, product_ids: list[str], sequence: int) -> tuple["Snapshot", list[str]]:
+        """(new snapshot without those products, the ids that were not in the catalog)."""
+        live, not_found = self._live_copy(), []
+        for product_id in product_ids:
+            row = self.row_of(product_id)
+            if row is None:
+                not_found.append(product_id)
+            else:
+                live[row] = False
+        return replace(self, live=live, sequence=sequence), not_found
+
+    def live_rows(self) -> np.ndarray:
+        """Rows served, in catalog order (for compaction: catalog_updates.select + vectors[rows])."""
+        return np.arange(len(self.catalog)) if self.live is None else np.flatnonzero(self.live)
+
+    def _live_copy(self) -> np.ndarray:
+        return np.ones(len(self.catalog), dtype=bool) if self.live is None else self.live.copy()
 
 
 class ServedState:

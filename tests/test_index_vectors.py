@@ -127,3 +127,18 @@ def test_filter_validation():
     for bad in (float("nan"), float("inf"), float("-inf")):
         with pytest.raises(InvalidArgument, match="finite"):
             from_proto(index_pb2.Filter(max_price=bad))
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_with_added_copies(kind, data, built):
+    base, _ = data
+    index = built[kind]
+    extra = embedding_like(3, seed=9)
+    bigger = index.with_added(extra)
+    assert (index.ntotal, bigger.ntotal) == (len(base), len(base) + 3)
+    _, rows = bigger.search(extra, 1)
+    assert rows[:, 0].tolist() == [len(base), len(base) + 1, len(base) + 2]
+    np.testing.assert_allclose(bigger.vector(len(base) + 1), extra[1])
+    mask = np.zeros(bigger.ntotal, dtype=bool)
+    mask[-3:] = True
+    assert sorted(bigger.search(extra[:1], 5, mask)[1][0].tolist()) == [len(base), len(base) + 1, len(base) + 2]

@@ -95,6 +95,18 @@ class VectorIndex(ABC):
             return exact_topk(self._vectors, rows_allowed, queries, k_eff)
         return scores, rows
 
+    def with_added(self, vectors: np.ndarray) -> "VectorIndex":
+        """A NEW index holding this one's vectors and then `vectors` (rows ntotal, ntotal + 1, ...).
+        This index is not touched: searches on it may run meanwhile (copy-on-write)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+        new = type(self)(self.dimension, self.params)
+        new.index = faiss.clone_index(self.index)
+        new.index.add(vectors)
+        new._vectors = new._stored_vectors()
+        if new._vectors is None:
+            new._vectors = np.concatenate([np.asarray(self._vectors), vectors])
+        return new
+
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))
 
