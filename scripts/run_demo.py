@@ -127,10 +127,13 @@ class Demo:
         args = self.args
         embedder_port, index_port = port_or_free(args.embedder_port), port_or_free(args.index_port)
         embedder, index = f"127.0.0.1:{embedder_port}", f"127.0.0.1:{index_port}"
-        data_dir = Path(args.data_dir)
+        catalog, data_dir = Path(args.catalog).resolve(), Path(args.data_dir).resolve()
+        if not catalog.is_file():
+            print(f"run_demo: error: no catalog file {catalog} (--catalog)", file=sys.stderr)
+            return 1
         data_dir.mkdir(parents=True, exist_ok=True)
         print(f"starting the embedder on {embedder} and the index service on {index}\n"
-              f"  catalog {args.catalog}, index artifacts in {data_dir}"
+              f"  catalog {catalog}, index artifacts in {data_dir}"
               f"{'' if any(data_dir.iterdir()) else ' (first run: building the index)'}",
               flush=True)
         try:
@@ -139,7 +142,7 @@ class Demo:
                         ["--host", "127.0.0.1", "--port", str(embedder_port)], embedder, self.wake),
                 Service("index service", "index_service",
                         ["--host", "127.0.0.1", "--port", str(index_port), "--embedder", embedder,
-                         "--catalog", str(args.catalog), "--data-dir", str(data_dir)],
+                         "--catalog", str(catalog), "--data-dir", str(data_dir)],
                         index, self.wake),
             ]
             with RecsysClient(index=index, embedder=embedder, timeout=30.0) as client:
