@@ -112,10 +112,10 @@ class RecsysClient:
         last = "no answer"
         pause = threading.Event()
         while (remaining := deadline - time.monotonic()) > 0:
+            stream = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=remaining,
+                                wait_for_ready=True, metadata=self._metadata)
             try:
-                for reply in stub.Watch(health_pb2.HealthCheckRequest(service=""),
-                                        timeout=remaining, wait_for_ready=True,
-                                        metadata=self._metadata):
+                for reply in stream:
                     last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return
@@ -126,6 +126,8 @@ class RecsysClient:
                                          method="Health.Watch") from None
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:
                     last = "UNAVAILABLE"
+            finally:
+                stream.cancel()
             pause.wait(min(0.05, max(0.0, deadline - time.monotonic())))  # server went away
         raise DeadlineExceededError(
             f"the {service} service at {target} is not ready after {timeout:g}s (last health "
