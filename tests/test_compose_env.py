@@ -161,3 +161,22 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
     finally:
         for process in reversed(started):
             process.terminate()
+
+
+def test_healthcheck_script_exits_1_until_the_server_is_serving():
+    from grpc_health.v1 import health_pb2
+
+    from tests.test_client_retry import ScriptedIndex, serve
+    server, checker, address = serve(ScriptedIndex())
+    try:
+        def probe():
+            return subprocess.run([sys.executable, "docker/healthcheck.py", address], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=30)
+        checker.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        down = probe()
+        assert down.returncode == 1 and "NOT_SERVING" in down.stdout
+        checker.set("", health_pb2.HealthCheckResponse.SERVING)
+        up = probe()
+        assert up.returncode == 0 and "SERVING" in up.stdout
+    finally:
+        server.stop(None)
