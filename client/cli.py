@@ -59,7 +59,8 @@ def _global_options(parser: argparse.ArgumentParser, *, with_defaults: bool) -> 
                        help=f"embedder service (env RECSYS_EMBEDDER, default {DEFAULT_EMBEDDER})")
     group.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
                        default=default(env.get("RECSYS_TIMEOUT", str(DEFAULT_TIMEOUT_S))),
-                       help=f"deadline of each call (env RECSYS_TIMEOUT, default {DEFAULT_TIMEOUT_S:g})")
+                       help="deadline of each call in seconds "
+                            f"(env RECSYS_TIMEOUT, default {DEFAULT_TIMEOUT_S:g})")
     group.add_argument("--json", action="store_true", default=default(False),
                        help="print machine-readable JSON")
     group.add_argument("--token-file", metavar="PATH", default=default(None),

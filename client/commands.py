@@ -28,8 +28,10 @@ _k, _offset = _whole(1), _whole(0)
 def _filter_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (exact; all given must hold)")
     group.add_argument("--category", action="append", metavar="C",
-                       help="a level of the product's category breadcrumb (repeat for any of several)")
-    group.add_argument("--brand", action="append", metavar="B", help="brand (repeat for any of several)")
+                       help="a level of the product's category breadcrumb "
+                            "(repeat for any of several)")
+    group.add_argument("--brand", action="append", metavar="B",
+                       help="brand (repeat for any of several)")
     group.add_argument("--min-price", type=float, metavar="X", help="price >= X")
     group.add_argument("--max-price", type=float, metavar="Y", help="price <= Y")
     parser.add_argument("-k", type=_k, default=10, help="hits to return (default 10)")

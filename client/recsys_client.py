@@ -141,8 +141,8 @@ class RecsysClient:
             raise RecsysError("this RecsysClient is closed: make a new one")
         target = self.index_target if service == "index" else self.embedder_target
         try:
-            return rpc(request, timeout=self.timeout if timeout is None else _check_timeout(timeout),
-                       metadata=self._metadata)
+            deadline = self.timeout if timeout is None else _check_timeout(timeout)
+            return rpc(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, service=service, target=target, method=method,
                                  unreachable=self._connectivity[service].failing) from None

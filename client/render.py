@@ -1,4 +1,5 @@
-"""Text for people (tables cut to the terminal's width) and JSON for programs, from types.py values."""
+"""Text for people (tables cut to the terminal's width) and JSON for programs, from types.py
+values."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,7 @@ ELLIPSIS = "…"
 
 
 def to_json(value: Any) -> str:
-    """JSON of a dataclass (nested ones, tuples and mappings included), or of lists/dicts of them."""
+    """JSON of a dataclass (nested ones, tuples and mappings included), or of lists of them."""
     return json.dumps(_plain(value), indent=2, ensure_ascii=False)
 
 

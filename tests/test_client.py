@@ -178,7 +178,8 @@ def test_connection_refused_is_unavailable_naming_the_address():
     with RecsysClient(index=address, embedder=address, timeout=5) as nobody:
         with pytest.raises(UnavailableError, match=f"cannot reach the index service at {address}"):
             nobody.stats()
-        with pytest.raises(UnavailableError, match=f"embedder service at {address}.*RECSYS_EMBEDDER"):
+        with pytest.raises(UnavailableError,
+                           match=f"embedder service at {address}.*RECSYS_EMBEDDER"):
             nobody.embed("x")
         with pytest.raises(DeadlineExceededError, match="not ready after"):
             nobody.wait_ready(timeout=0.5)
