@@ -50,10 +50,20 @@ def write_result(name: str, rows: list[Row], details: dict, *, args: dict | None
     return path
 
 
-def publish(name: str, rows: list[Row], details: dict, args, started: float) -> Path:
+def failure_row(what: str, exc: BaseException) -> Row:
+    """A row saying that one part of a bench failed (the rest still reports)."""
+    text = str(exc).strip().splitlines()
+    return Row(goal=what, measured=f"failed: {type(exc).__name__}", met=False,
+               limits=(text[-1] if text else "")[:300])
+
+
+def publish(name: str, rows: list[Row], details: dict, args, started: float, *,
+            echo: bool = True) -> Path:
     """write_result (args: an argparse Namespace) and print each row on the console."""
     path = write_result(name, rows, details, args={k: str(v) for k, v in vars(args).items()},
                         started=started)
+    if not echo:
+        return path
     for row in rows:
         met = {True: "met", False: "NOT met", None: "no goal"}[row.met]
         print(f"  {row.goal}: {row.measured} -> {row.ratio} ({met})")

@@ -26,7 +26,7 @@ import numpy as np
 
 from bench import services, synthetic
 from bench.measure import closed_loop, fmt_ms, summary
-from bench.results import Row, publish
+from bench.results import Row, failure_row, publish
 from tests.procs import IKARUS_CSV
 
 GOAL_OVERHEAD_MS = 2.0
@@ -187,15 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="search_latency", help="results file name")
     args = parser.parse_args(argv)
     started = time.time()
-    results = []
+    results, rows = [], []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp, \
             services.embedder_address(args.embedder) as embedder:
         for spec in [s.strip() for s in args.catalogs.split(",") if s.strip()]:
             print(f"[search_latency] {spec}: starting", flush=True)
-            results.append(bench_catalog(spec, args, embedder, Path(tmp)))
+            try:
+                results.append(bench_catalog(spec, args, embedder, Path(tmp)))
+                rows += rows_for(results[-1], args.concurrency)
+            except Exception as exc:  # noqa: BLE001 - one catalog failing must not lose the others
+                rows.append(failure_row(f"search latency, catalog {spec}", exc))
             print(f"[search_latency] {spec}: done", flush=True)
-    rows = [row for r in results for row in rows_for(r, args.concurrency)]
-    publish(args.name, rows, {"catalogs": results}, args, started)
+            publish(args.name, rows, {"catalogs": results}, args, started)  # partial results survive
     return 0
 
 
