@@ -83,13 +83,15 @@ def import_embeddings(path: Path, catalog: Catalog, report: LoadReport, dimensio
         raise ValueError(f"{path}: vectors of dimension {data.shape[1]}, but the embedder's model "
                          f"has dimension {dimension}")
     if len(data) == report.rows_read:
-        data = data[catalog.source_rows]
-    elif len(data) != len(catalog):
+        out = np.asarray(data[np.asarray(catalog.source_rows)], dtype=np.float32)  # a copy
+    elif len(data) == len(catalog):
+        out = np.array(data, dtype=np.float32)
+    else:
         raise ValueError(f"{path}: {len(data)} rows, but the catalog has {report.rows_read} data rows "
                          f"({len(catalog)} products): one vector per row is needed")
-    if not np.isfinite(data).all():
+    if not np.isfinite(out).all():
         raise ValueError(f"{path}: holds NaN or infinite values")
-    return vectors.normalize(data)
+    return vectors.normalize(out, copy=False)  # one copy of the vectors in memory, not three
 
 
 def report_text(manifest: dict, report: LoadReport) -> str:

@@ -48,7 +48,7 @@ def serve(config: IndexConfig) -> int:
 
     try:
         snapshot = prepare(config, embedder, progress=True)
-    except StartupError as exc:
+    except (StartupError, OSError) as exc:  # OSError: data dir not writable, disk full, ...
         print(f"index_service: {exc}", file=sys.stderr)
         server.stop(0)
         embedder.close()

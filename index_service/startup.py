@@ -118,6 +118,8 @@ def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = Tru
     build_dir = write_artifacts(data_dir, catalog=catalog, report=report, embeddings=embeddings,
                                index_type=config.index_type, index_params=config.index_params,
                                base_manifest=base_manifest, started=started)
+    del embeddings, catalog  # served from the files just written (memory-mapped where possible)
     manifest = artifacts.current_build(data_dir)[1]
-    log.info("built %d products into %s in %.1f s", len(catalog), build_dir, manifest["build_seconds"])
+    log.info("built %d products into %s in %.1f s", manifest["product_count"], build_dir,
+             manifest["build_seconds"])
     return load_snapshot(build_dir, manifest, config.index_params)

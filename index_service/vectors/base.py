@@ -19,9 +19,9 @@ EXACT_SCAN_FRACTION = 0.02
 EXACT_SCAN_MIN_ROWS = 4096
 
 
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalized float32 copy (rows of zeros stay zero)."""
-    out = np.array(vectors, dtype=np.float32, copy=True, ndmin=2)
+def normalize(vectors: np.ndarray, copy: bool = True) -> np.ndarray:
+    """L2-normalized float32 rows (zeros stay zero); copy=False normalizes a float32 array in place."""
+    out = np.array(vectors, dtype=np.float32, copy=copy or None, ndmin=2)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
