@@ -1,11 +1,13 @@
 """Dynamic batching: texts of concurrent requests share forward passes on one model thread.
 
 Request threads tokenize their texts and `submit()` them as one Job; the bounded queue holds
-texts, not requests. The model thread waits (at most max_batch_wait_ms) until a batch can be
-filled, takes a window of queued texts in arrival order, sorts the window by token length and cuts
-it into batches of at most max_batch_size texts and max_batch_tokens padded tokens, so that texts
-of like length share a batch and little compute goes to padding. Each Job's vectors land in its
-own array; the Job completes when its last text is encoded.
+texts, not requests. When the model is free it takes what is queued at once, unless calls are
+still arriving (being parsed and tokenized): then it waits for them, at most max_batch_wait_ms.
+It takes a window of queued texts in arrival order, sorts it by token length and cuts it into
+batches (at most max_batch_size texts and max_batch_tokens padded tokens each) so that padded
+tokens plus a fixed cost per forward pass are least: texts of like length share a batch and little
+compute goes to padding. Each Job's vectors land in its own array; the Job completes when its last
+text is encoded.
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 
+import grpc
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
-from servekit.errors import ResourceExhausted, Unavailable
+from servekit.errors import ResourceExhausted, ServiceError, Unavailable
 
 from .backend import Tokenized
 
@@ -34,6 +38,34 @@ PADDING = Counter("embedder_padding_tokens_total", "Pad tokens computed because 
 
 # How many batches' worth of queued texts one window may take and sort together.
 WINDOW_BATCHES = 8
+
+
+def cut_sorted(lengths: list[int], max_size: int, max_tokens: int, overhead: int) -> list[tuple[int, int]]:
+    """Cut ascending `lengths` into [start, end) runs minimizing sum(overhead + size * longest):
+    dynamic programming, O(len * max_size). A run over max_tokens holds one text only."""
+    n = len(lengths)
+    best = [0] + [0] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        longest = lengths[end - 1]
+        best[end], cut[end] = best[end - 1] + overhead + longest, end - 1
+        for start in range(end - 2, max(-1, end - 1 - max_size), -1):
+            size = end - start
+            if size * longest > max_tokens:
+                break
+            cost = best[start] + overhead + size * longest
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    runs = []
+    end = n
+    while end > 0:
+        runs.append((cut[end], end))
+        end = cut[end]
+    return runs[::-1]
+
+
+class Cancelled(ServiceError):
+    code = grpc.StatusCode.CANCELLED
 
 
 class Job:
@@ -55,8 +87,9 @@ class Job:
         return self._done.wait(timeout)
 
     def cancel(self) -> None:
-        """The caller went away: its texts still queued are skipped."""
+        """The caller went away (or gave up): its texts still queued are skipped, waiters wake."""
         self.cancelled = True
+        self._done.set()
 
     @property
     def queue_us(self) -> int:
@@ -75,20 +108,35 @@ class Batcher:
     """The queue and the model thread. `backend` needs `.encode(list[Tokenized]) -> ndarray`."""
 
     def __init__(self, backend, *, max_batch_size: int, max_batch_tokens: int,
-                 max_batch_wait_ms: float, max_queue_texts: int):
+                 max_batch_wait_ms: float, max_queue_texts: int, batch_overhead_tokens: int = 64):
         self._backend = backend
         self._dimension = backend.dimension
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_batch_wait_ms / 1000.0
         self.max_queue_texts = max_queue_texts
+        self.batch_overhead_tokens = batch_overhead_tokens
         self._pending: deque[tuple[Job, int]] = deque()
+        self._arriving = 0  # calls between arrival and submit(): worth a short wait
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="model", daemon=True)
         self._thread.start()
 
     # ---- request side -------------------------------------------------------------------------
+    @contextmanager
+    def arriving(self):
+        """Wrap a call's parsing and tokenizing: while any call is inside, an idle model waits
+        (at most max_batch_wait_ms) for its texts, so that concurrent calls share a batch."""
+        with self._cond:
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._arriving -= 1
+                self._cond.notify()
+
     def submit(self, tokens: list[Tokenized]) -> Job:
         job = Job(tokens, self._dimension)
         with self._cond:
@@ -108,11 +156,17 @@ class Batcher:
         return len(self._pending)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish what is queued, then end the model thread."""
+        """Finish what is queued (for up to `timeout` s), then end the model thread; jobs still
+        queued after that fail with UNAVAILABLE."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
         self._thread.join(timeout)
+        with self._cond:
+            left = {id(job): job for job, _ in self._pending}
+            self._pending.clear()
+        for job in left.values():
+            job._fail(Unavailable("the embedder stopped before this call's texts were embedded"))
 
     # ---- model side ---------------------------------------------------------------------------
     def _take_window(self) -> list[tuple[Job, int]] | None:
@@ -122,9 +176,10 @@ class Batcher:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            if len(self._pending) < self.max_batch_size and self.max_wait_s > 0:
+            if self._arriving and len(self._pending) < self.max_batch_size and self.max_wait_s > 0:
                 deadline = time.monotonic() + self.max_wait_s
-                while len(self._pending) < self.max_batch_size and not self._stopping:
+                while (self._arriving and len(self._pending) < self.max_batch_size
+                       and not self._stopping):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -138,19 +193,14 @@ class Batcher:
             QUEUE_TEXTS.set(len(self._pending))
             return window
 
-    def _batches(self, window: list[tuple[Job, int]]):
-        """The window sorted by token length, cut by max_batch_size and max_batch_tokens."""
+    def _batches(self, window: list[tuple[Job, int]]) -> list[list[tuple[Job, int]]]:
+        """The window sorted by token length and cut into batches so that padded tokens plus a
+        fixed cost per forward pass (batch_overhead_tokens) are least; each batch holds at most
+        max_batch_size texts and max_batch_tokens padded tokens."""
         window.sort(key=lambda item: item[0].tokens[item[1]].length)
-        batch: list[tuple[Job, int]] = []
-        for item in window:
-            length = item[0].tokens[item[1]].length  # the longest so far: the list is sorted
-            if batch and (len(batch) >= self.max_batch_size
-                          or (len(batch) + 1) * length > self.max_batch_tokens):
-                yield batch
-                batch = []
-            batch.append(item)
-        if batch:
-            yield batch
+        lengths = [job.tokens[i].length for job, i in window]
+        return [window[a:b] for a, b in cut_sorted(lengths, self.max_batch_size, self.max_batch_tokens,
+                                                   self.batch_overhead_tokens)]
 
     def _run(self) -> None:
         while True:

@@ -24,7 +24,11 @@ class EmbedderConfig:
     max_batch_size: int = 32
     # Most padded tokens (texts x longest text) in one forward pass: caps a batch of long texts.
     max_batch_tokens: int = 16384
-    # Longest wait (ms) for more texts to fill a batch once the model is idle and texts wait.
+    # Fixed cost of one forward pass, in padded-token equivalents: the batcher cuts a length-sorted
+    # window into batches minimizing padded tokens + this per batch.
+    batch_overhead_tokens: int = 64
+    # Longest wait (ms) for calls already arriving (being parsed and tokenized) to join a batch;
+    # with no call arriving the model starts at once, so a lone call never waits.
     max_batch_wait_ms: float = 2.0
     max_texts_per_request: int = 1024
     max_chars_per_text: int = 20000
@@ -69,7 +73,7 @@ class EmbedderConfig:
 
     def problem(self) -> str | None:
         """What is wrong with these settings, or None."""
-        positive = ("max_batch_size", "max_batch_tokens", "max_texts_per_request", "max_chars_per_text",
+        positive = ("max_batch_size", "max_batch_tokens", "batch_overhead_tokens", "max_texts_per_request", "max_chars_per_text",
                     "max_queue_texts", "max_message_bytes", "grpc_workers")
         for name in positive:
             if getattr(self, name) < 1:

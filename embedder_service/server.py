@@ -23,6 +23,7 @@ def load_backend(config: EmbedderConfig) -> tuple[SentenceTransformerBackend, Ba
     backend = SentenceTransformerBackend(config.model, config.torch_threads)
     batcher = Batcher(backend, max_batch_size=config.max_batch_size,
                       max_batch_tokens=config.max_batch_tokens,
+                      batch_overhead_tokens=config.batch_overhead_tokens,
                       max_batch_wait_ms=config.max_batch_wait_ms, max_queue_texts=config.max_queue_texts)
     warm = batcher.submit(backend.tokenize(["warm up the model"]))
     warm.wait(None)

@@ -9,7 +9,7 @@ from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.errors import DeadlineExceeded, ServiceError, Unavailable
 
 from .backend import normalize_rows
-from .batcher import Batcher
+from .batcher import Batcher, Cancelled
 from .config import EmbedderConfig
 from .validation import Limits, check_lengths, check_texts
 
@@ -107,11 +107,12 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
     # ---- shared steps -------------------------------------------------------------------------
     @staticmethod
     def _submit(ready: _Ready, request):
-        texts = check_texts(request.texts, ready.limits)
-        tokens = ready.backend.tokenize(texts)
-        if request.HasField("truncate") and not request.truncate:
-            check_lengths(tokens, ready.limits)
-        return ready.batcher.submit(tokens)
+        with ready.batcher.arriving():
+            texts = check_texts(request.texts, ready.limits)
+            tokens = ready.backend.tokenize(texts)
+            if request.HasField("truncate") and not request.truncate:
+                check_lengths(tokens, ready.limits)
+            return ready.batcher.submit(tokens)
 
     @staticmethod
     def _answer(ready: _Ready, request, job, context, arrived: float) -> embedder_pb2.EmbedResponse:
@@ -122,6 +123,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                 f"not yet embedded ({ready.batcher.queued_texts()} texts queued): allow more time")
         if job.error is not None:
             raise job.error
+        if job.cancelled:
+            raise Cancelled("the call was cancelled")
         normalize = request.normalize if request.HasField("normalize") else True
         vectors = normalize_rows(job.vectors) if normalize else job.vectors
         embeddings = [embedder_pb2.Embedding(values=v, token_count=t.length, truncated=t.truncated)
