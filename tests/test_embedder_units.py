@@ -77,10 +77,12 @@ class FakeBackend:
 
     def __init__(self):
         self.batches: list[list[int]] = []
+        self.busy = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
 
     def encode(self, batch):
+        self.busy.set()
         self.gate.wait(10)
         self.batches.append([t.length for t in batch])
         return np.array([[t.length, t.ids[0]] for t in batch], dtype=np.float32)
@@ -95,10 +97,18 @@ def make_batcher(backend, **kw):
     return Batcher(backend, **{**args, **kw})
 
 
-def test_batcher_returns_each_jobs_vectors_in_its_order():
+def held_model(**kw):
+    """A batcher whose model is busy (held) with a first one-text job; the queue is empty."""
     backend = FakeBackend()
-    batcher = make_batcher(backend)
-    backend.gate.clear()  # hold the model so that all jobs share one window
+    batcher = make_batcher(backend, **kw)
+    backend.gate.clear()
+    first = batcher.submit([tok(2)])
+    assert backend.busy.wait(10)
+    return backend, batcher, first
+
+
+def test_batcher_returns_each_jobs_vectors_in_its_order():
+    backend, batcher, _ = held_model()  # the jobs below queue up and share one window
     jobs = [batcher.submit([tok(5 + (i * 7 + j * 13) % 40, first=100 * i + j) for j in range(3)])
             for i in range(5)]
     backend.gate.set()
@@ -111,12 +121,7 @@ def test_batcher_returns_each_jobs_vectors_in_its_order():
 
 
 def test_batcher_queue_full_is_resource_exhausted():
-    backend = FakeBackend()
-    batcher = make_batcher(backend, max_queue_texts=5)
-    backend.gate.clear()
-    first = batcher.submit([tok(3)])          # the model takes it and blocks on the gate
-    while batcher.queued_texts():
-        pass
+    backend, batcher, first = held_model(max_queue_texts=5)
     batcher.submit([tok(3)] * 5)              # queue now full
     with pytest.raises(ResourceExhausted, match="max_queue_texts=5"):
         batcher.submit([tok(3)])
@@ -126,12 +131,7 @@ def test_batcher_queue_full_is_resource_exhausted():
 
 
 def test_cancelled_job_wakes_its_waiter_and_is_skipped():
-    backend = FakeBackend()
-    batcher = make_batcher(backend)
-    backend.gate.clear()
-    batcher.submit([tok(2)])
-    while batcher.queued_texts():
-        pass
+    backend, batcher, _ = held_model()
     job = batcher.submit([tok(9)] * 3)
     job.cancel()
     assert job.wait(0)
@@ -141,12 +141,7 @@ def test_cancelled_job_wakes_its_waiter_and_is_skipped():
 
 
 def test_stop_fails_what_cannot_finish():
-    backend = FakeBackend()
-    batcher = make_batcher(backend)
-    backend.gate.clear()
-    batcher.submit([tok(2)])
-    while batcher.queued_texts():
-        pass
+    backend, batcher, _ = held_model()
     job = batcher.submit([tok(4)])
     batcher.stop(timeout=0.2)
     assert job.wait(1) and job.error is not None
