@@ -100,7 +100,9 @@ def parse_images(raw: str) -> list[str]:
 def parse_prices(values: pd.Series) -> np.ndarray:
     """Recipe step 2 without the fill: float64, NaN where nothing parses."""
     cleaned = values.str.replace(_NOT_PRICE, "", regex=True)
-    return pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64)
+    prices = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    prices[np.isinf(prices)] = np.nan  # 400 digits parse as inf: not a price
+    return prices
 
 
 def search_text(title: str, brand: str, categories_raw: str, material: str, color: str,

@@ -61,6 +61,13 @@ def test_recipe_prices_texts_and_categories(small_csv):
     assert by_id["b2"]["attributes"] == {"origin": "China"}
 
 
+def test_prices_that_do_not_parse_are_missing():
+    from index_service.catalog import parse_prices
+    import pandas as pd
+    got = parse_prices(pd.Series(["$1,299.99", "1.2.3", "", "n/a", "9" * 400, "USD 5"]))
+    assert got[0] == 1299.99 and got[5] == 5.0 and np.isnan(got[1:5]).all()
+
+
 def test_images_stripped():
     assert parse_images("['http://a ', ' http://b']") == ["http://a", "http://b"]
     assert parse_images(" http://a | http://b ") == ["http://a", "http://b"]

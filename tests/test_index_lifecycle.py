@@ -98,6 +98,7 @@ def test_model_mismatch_is_refused(embedder, tmp_path):
     (b"\xff\xfe\x00\x01binary\x00stuff", "not UTF-8"),
     (b"name,price\nChair,10\n", "no title column"),
     (b"", "empty"),
+    (b"title,price\n", "no products"),
 ])
 def test_bad_catalog_stops_with_one_line(embedder, tmp_path, content, problem):
     csv_path = tmp_path / "bad.csv"
