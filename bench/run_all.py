@@ -29,7 +29,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "embedder": ("bench.embedder", [], [], 1200),
     "search_latency": ("bench.search_latency", [], ["--catalogs", "ikarus,2k", "--queries", "20",
                                                     "--repeated", "5", "--phase-seconds", "15"], 1800),
-    "build_throughput": ("bench.build_throughput", [], ["--builds", "1"], 900),
+    "build_throughput": ("bench.build_throughput", [], ["--rounds", "1"], 900),
     "scale": ("bench.scale", [], ["--sizes", "2k", "--queries", "30"], 3600),
     "horizontal": ("bench.horizontal", [], ["--queries", "40", "--threads", "0",
                                             "--phase-seconds", "15"], 900),

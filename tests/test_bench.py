@@ -110,6 +110,7 @@ def test_scale_bench_tiny(embedder, tmp_path):
     result = run_bench("bench.scale", ["--sizes", "300", "--types", "flat,hnsw,ivf", "--queries", "8",
                                        "--embedder", embedder], tmp_path)
     runs = {r["type"]: r for r in result["details"]["runs"]}
+    assert len(runs) == 3, result["rows"]
     assert set(runs) == {"flat", "hnsw", "ivf"}
     # exact search through the service agrees with the exact top 10 computed by the bench
     assert runs["flat"]["recall_at_10"] == 1.0
@@ -122,6 +123,7 @@ def test_search_latency_bench_tiny(embedder, tmp_path):
     result = run_bench("bench.search_latency", [
         "--catalogs", "300", "--queries", "6", "--repeated", "2", "--concurrency", "3",
         "--phase-seconds", "30", "--embedder", embedder], tmp_path)
+    assert result["details"]["catalogs"], result["rows"]
     cat = result["details"]["catalogs"][0]
     assert cat["products"] == 300
     assert cat["one_client"]["search"]["n"] == 6 and cat["one_client"]["embed"]["n"] == 6
@@ -133,10 +135,10 @@ def test_search_latency_bench_tiny(embedder, tmp_path):
 @pytest.mark.timeout(600)
 def test_build_throughput_bench_tiny(embedder, tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
-    result = run_bench("bench.build_throughput", ["--catalog", str(csv_path), "--builds", "1",
+    result = run_bench("bench.build_throughput", ["--catalog", str(csv_path), "--rounds", "1",
                                                   "--embedder", embedder], tmp_path)
-    assert result["details"]["builds"][0]["products"] == 24
-    assert result["details"]["reference_texts_per_s"] > 0
+    assert result["details"]["rounds"][0]["products"] == 24
+    assert result["details"]["rounds"][0]["in_process_texts_per_s"] > 0
 
 
 @pytest.mark.timeout(600)
