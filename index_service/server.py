@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from prometheus_client import Gauge
 
@@ -18,6 +19,10 @@ from .search import SearchCore
 from .servicer import IndexServicer
 from .snapshot import ServedState
 from .startup import StartupError, prepare
+from .wal import WalError, WriteAheadLog
+from .writes import CatalogWriter
+
+WAL_FILE = "catalog.wal"
 
 log = logging.getLogger("index_service")
 
@@ -38,7 +43,8 @@ def serve(config: IndexConfig) -> int:
     core = SearchCore(state, embedder, max_k=config.max_k, max_batch_products=config.max_batch_products)
     server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
                           max_concurrent_rpcs=config.max_concurrent_rpcs)
-    index_pb2_grpc.add_IndexServicer_to_server(IndexServicer(core), server)
+    servicer = IndexServicer(core)
+    index_pb2_grpc.add_IndexServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     add_reflection(server, [SERVICE_NAME])
     port = bind(server, config.address)
@@ -47,16 +53,26 @@ def serve(config: IndexConfig) -> int:
     serve_metrics(config.metrics_port, config.host)
 
     try:
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        log_ = WriteAheadLog(Path(config.data_dir) / WAL_FILE)  # also: one process per data dir
         snapshot = prepare(config, embedder, progress=True)
-    except (StartupError, OSError) as exc:  # OSError: data dir not writable, disk full, ...
+        writer = CatalogWriter(state, embedder, log_, max_batch_products=config.max_batch_products)
+        snapshot = writer.replay(snapshot)  # every acknowledged write, before anything is served
+    except (StartupError, WalError, ValueError, OSError) as exc:  # OSError: disk full, read-only...
         print(f"index_service: {exc}", file=sys.stderr)
         server.stop(0)
         embedder.close()
         return 2
     state.swap(snapshot)
+    servicer.writer = writer
     PRODUCTS.set(snapshot.product_count)
     health.set_serving(True)
     log.info("serving %d products (%s index, model %s) on %s:%d", snapshot.product_count,
              snapshot.manifest["index_type"], snapshot.manifest["model_name"], config.host, port)
-    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=embedder.close)
+
+    def on_stop():
+        log_.close()
+        embedder.close()
+
+    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=on_stop)
     return 0

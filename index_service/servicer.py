@@ -1,15 +1,16 @@
-"""recsys.v1.Index transport: proto in -> SearchCore -> proto out. No ranking logic here."""
+"""recsys.v1.Index transport: proto in -> SearchCore / CatalogWriter -> proto out. No ranking logic here."""
 from __future__ import annotations
 
 import time
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
-from servekit.errors import Unimplemented
+from servekit.errors import Unavailable
 
 from .filters import from_proto as filter_from_proto
 from .fusion import HybridParams
 from .search import Ranking, SearchCore
 from .snapshot import Snapshot
+from .writes import CatalogWriter
 
 # Time kept back from the caller's deadline so that an UNAVAILABLE answer arrives before it.
 DEADLINE_MARGIN_S = 0.05
@@ -19,13 +20,19 @@ def product_proto(snap: Snapshot, row: int) -> index_pb2.Product:
     return index_pb2.Product(**snap.catalog.product(int(row)))
 
 
+def _timeout(context) -> float | None:
+    """The caller's remaining time, less a margin so that our UNAVAILABLE arrives before it."""
+    remaining = context.time_remaining()
+    return None if remaining is None else max(0.001, remaining - DEADLINE_MARGIN_S)
+
+
 def _optional(message, name: str):
     return getattr(message, name) if message.HasField(name) else None
 
 
 class IndexServicer(index_pb2_grpc.IndexServicer):
-    def __init__(self, core: SearchCore):
-        self.core = core
+    def __init__(self, core: SearchCore, writer: CatalogWriter | None = None):
+        self.core, self.writer = core, writer
 
     @staticmethod
     def _response(ranking: Ranking, started: float) -> index_pb2.SearchResponse:
@@ -39,8 +46,7 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
 
     def Search(self, request, context):
         started = time.perf_counter()
-        remaining = context.time_remaining()
-        timeout = None if remaining is None else max(0.001, remaining - DEADLINE_MARGIN_S)
+        timeout = _timeout(context)
         hybrid = None
         if request.HasField("hybrid"):
             h = request.hybrid
@@ -75,7 +81,16 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
         return index_pb2.Stats(**self.core.stats())
 
     def UpsertProducts(self, request, context):
-        raise Unimplemented("UpsertProducts is not available yet (live updates are a later release)")
+        upserted, count, seq = self._writer().upsert(list(request.products), _timeout(context))
+        return index_pb2.UpsertProductsResponse(upserted=upserted, product_count=count, sequence=seq)
 
     def DeleteProducts(self, request, context):
-        raise Unimplemented("DeleteProducts is not available yet (live updates are a later release)")
+        deleted, not_found, count, seq = self._writer().delete(list(request.product_ids))
+        return index_pb2.DeleteProductsResponse(deleted=deleted, not_found=not_found,
+                                                product_count=count, sequence=seq)
+
+    def _writer(self) -> CatalogWriter:
+        if self.writer is None:
+            self.core.state.snapshot  # noqa: B018 - raises UNAVAILABLE while building
+            raise Unavailable("writes are not ready yet")
+        return self.writer

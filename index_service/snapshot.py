@@ -53,7 +53,8 @@ class Snapshot:
         return row if row is not None and self.is_live(row) else None
 
     # --- writes: each returns a NEW snapshot; this one stays valid for calls in flight --------
-    def with_upserts(self, products: list[dict], vectors: np.ndarray, sequence: int) -> "Snapshot":
+    def with_upserts(self, products: list[dict], vectors: np.ndarray, sequence: int,
+                     refit_lexical: bool = True) -> "Snapshot":
         """Add or replace products (fields as in recsys.v1.Product, validated by the caller) with
         their normalized vectors. A replaced product's old row is masked out and the new one
         appended; within a batch the last product with an id wins. The lexical model is refitted
@@ -68,7 +69,7 @@ class Snapshot:
             if row is not None:
                 live[row] = False
         catalog = concat(self.catalog, products_catalog(products, self.catalog.median_price))
-        lexical = LexicalIndex().fit(catalog.search_texts())
+        lexical = LexicalIndex().fit(catalog.search_texts()) if refit_lexical else self.lexical
         return replace(self, catalog=catalog, vectors=self.vectors.with_added(vectors),
                        lexical=lexical, live=np.concatenate([live, np.ones(len(products), bool)]),
                        sequence=sequence)
@@ -83,6 +84,10 @@ class Snapshot:
             else:
                 live[row] = False
         return replace(self, live=live, sequence=sequence), not_found
+
+    def with_lexical_refit(self) -> "Snapshot":
+        """The lexical model fitted again on every row (after upserts applied with refit_lexical=False)."""
+        return replace(self, lexical=LexicalIndex().fit(self.catalog.search_texts()))
 
     def live_rows(self) -> np.ndarray:
         """Rows served, in catalog order (for compaction: catalog_updates.select + vectors[rows])."""

@@ -172,8 +172,13 @@ def test_embedder_outage_fails_fast_and_recovers_without_restart(tmp_path):
         # what needs no embedder keeps working
         assert stub.SimilarProducts(pb.SimilarProductsRequest(product_id="t01", k=3), timeout=5).hits
         assert stub.GetProduct(pb.GetProductRequest(product_id="t02"), timeout=5).id == "t02"
-        assert stub.GetStats(pb.GetStatsRequest(), timeout=5).product_count == len(TINY_ROWS)
         assert health_status(index.address) == "SERVING"
+        # a write that needs the embedder is rejected whole; a delete needs none
+        code, details = status_of(lambda: stub.UpsertProducts(pb.UpsertProductsRequest(
+            products=[pb.Product(id="new", title="Lamp shade")]), timeout=3))
+        assert code == grpc.StatusCode.UNAVAILABLE and address in details
+        assert stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=["t10"]), timeout=5).deleted == 1
+        assert stub.GetStats(pb.GetStatsRequest(), timeout=5).product_count == len(TINY_ROWS) - 1
 
         embedder = start_embedder(port)
         back = time.monotonic()

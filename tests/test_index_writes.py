@@ -1,0 +1,108 @@
+"""UpsertProducts / DeleteProducts through real processes: applied and searchable at once, all or
+nothing on bad input or embedder outage, and durable across SIGTERM and SIGKILL restarts."""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from client.generated.recsys.v1 import index_pb2 as pb
+from tests.test_index_support import (TINY_ROWS, index_stub, start_embedder, start_index, status_of,
+                                      write_tiny_csv)
+
+pytestmark = pytest.mark.timeout(600)
+N = len(TINY_ROWS)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    proc = start_embedder()
+    yield proc
+    proc.terminate()
+
+
+@pytest.fixture
+def index(embedder, tmp_path):
+    csv_path = write_tiny_csv(tmp_path / "tiny.csv")
+    procs = []
+
+    def start():
+        procs.append(start_index(embedder.address, csv_path, tmp_path / "data",
+                                 "--max-batch-products", "3"))
+        return procs[-1], index_stub(procs[-1])
+    yield start
+    for proc in procs:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_stub(embedder, tmp_path_factory):
+    """One index for the tests that must leave the catalog unchanged."""
+    tmp = tmp_path_factory.mktemp("writes")
+    proc = start_index(embedder.address, write_tiny_csv(tmp / "tiny.csv"), tmp / "data",
+                       "--max-batch-products", "3")
+    yield index_stub(proc)
+    proc.terminate()
+
+
+BENCH = pb.Product(id="n1", title="Teak garden bench", brand="Outdoorsy", price=120.0,
+                   categories=["Garden", "Benches"], material="Teak", color="Brown",
+                   attributes={"size": "L"})
+
+
+def count(stub):
+    return stub.GetStats(pb.GetStatsRequest(), timeout=5).product_count
+
+
+def test_upsert_and_delete_are_served_at_once_and_survive_restarts(index):
+    proc, stub = index()
+    reply = stub.UpsertProducts(pb.UpsertProductsRequest(products=[
+        BENCH, pb.Product(id="t01", title="Oak writing desk, second edition", brand="Woodline")]),
+        timeout=30)
+    assert (reply.upserted, reply.product_count) == (2, N + 1) and reply.sequence == 1
+    hits = stub.Search(pb.SearchRequest(query="teak garden bench", k=1), timeout=30).hits
+    assert hits[0].product.id == "n1" and hits[0].product.category == "Benches"
+    desk = stub.GetProduct(pb.GetProductRequest(product_id="t01"), timeout=5)
+    assert desk.title == "Oak writing desk, second edition" and desk.price > 0  # median price
+    assert stub.Search(pb.SearchRequest(query="bench", k=3, filter=pb.Filter(brands=["Outdoorsy"])),
+                       timeout=30).hits[0].product.id == "n1"
+
+    deleted = stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=["t02", "nope"]), timeout=10)
+    assert (deleted.deleted, list(deleted.not_found), deleted.product_count) == (1, ["nope"], N)
+    assert deleted.sequence == 2
+    code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="t02"), timeout=5))
+    assert code == grpc.StatusCode.NOT_FOUND
+    similar = stub.SimilarProducts(pb.SimilarProductsRequest(product_id="t01", k=N), timeout=5)
+    assert "t02" not in [h.product.id for h in similar.hits]
+
+    proc.terminate()
+    proc, stub = index()  # clean restart: the log is replayed
+    assert count(stub) == N and stub.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=5).title
+    stub.UpsertProducts(pb.UpsertProductsRequest(products=[pb.Product(id="n2", title="Jute doormat")]),
+                        timeout=30)
+    proc.kill()  # SIGKILL right after the acknowledgement
+    proc, stub = index()
+    assert count(stub) == N + 1
+    assert stub.GetProduct(pb.GetProductRequest(product_id="n2"), timeout=5).title == "Jute doormat"
+    code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="t02"), timeout=5))
+    assert code == grpc.StatusCode.NOT_FOUND
+    assert stub.GetStats(pb.GetStatsRequest(), timeout=5).wal_sequence == 3
+
+
+@pytest.mark.parametrize("products,must_name", [
+    ([], "products is empty"),
+    ([BENCH, pb.Product(title="No id")], "products[1]: id is empty"),
+    ([BENCH, pb.Product(id="x9", title="  ")], "products[1] (id 'x9'): title is empty"),
+    ([pb.Product(id="x9", title="Mat", price=float("nan")), BENCH], "products[0] (id 'x9'): price"),
+    ([BENCH, pb.Product(id="x9", title="Mat", price=-1)], "price must be a finite number >= 0"),
+    ([BENCH] * 4, "at most 3"),
+])
+def test_bad_batches_apply_nothing(shared_stub, products, must_name):
+    stub = shared_stub
+    code, details = status_of(lambda: stub.UpsertProducts(pb.UpsertProductsRequest(products=products),
+                                                          timeout=30))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and must_name in details
+    assert count(stub) == N
+    code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=5))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, details = status_of(lambda: stub.DeleteProducts(pb.DeleteProductsRequest(), timeout=5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "product_ids is empty" in details
