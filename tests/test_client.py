@@ -27,11 +27,21 @@ class Services:
         self.index = ServiceProcess(
             "index_service", ["--port", str(index_port), "--embedder", self.embedder.address,
                               "--catalog", str(CATALOG), "--data-dir", str(tmp_path / "index")],
-            index_port).wait_serving(600)
+            index_port)
+        try:
+            self.index.wait_serving(600)
+        except BaseException:  # leave nothing running when the index does not come up
+            self.stop()
+            raise
 
     def start_embedder(self) -> ServiceProcess:
-        return ServiceProcess("embedder_service", ["--port", str(self.embedder_port)],
-                              self.embedder_port).wait_serving(300)
+        embedder = ServiceProcess("embedder_service", ["--port", str(self.embedder_port)],
+                                  self.embedder_port)
+        try:
+            return embedder.wait_serving(300)
+        except BaseException:
+            embedder.kill()
+            raise
 
     def stop(self):
         self.index.terminate()
