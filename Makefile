@@ -23,6 +23,7 @@ bench: $(VENV_STAMP)
 $(VENV_STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(VENV_STAMP)
 
 clean-venv:
