@@ -163,8 +163,9 @@ def _limits(r: dict, failed: list[str]) -> str:
         if name.startswith("recall"):
             notes.append(f"recall: raise {'--hnsw-ef-search' if r['type'] == 'hnsw' else '--ivf-nprobe'}")
         elif name.startswith("FAISS"):
-            notes.append("FAISS time: exact scan of every vector" if r["type"] == "flat"
-                         else "FAISS time: lower ef-search / nprobe")
+            notes.append("FAISS time: exact scan of every vector" if r["type"] == "flat" else
+                         "FAISS time: lower ef-search / nprobe, or FAISS's OpenMP threads spinning "
+                         "on a busy machine (OMP_WAIT_POLICY)")
         elif name.startswith("start"):
             notes.append("start-up: loading catalog/lexical/index files")
         elif name.startswith("RSS"):
@@ -187,11 +188,12 @@ def estimate_rows(results: list[dict], target: int = 1_000_000) -> list[Row]:
             return a[key] + (b[key] - a[key]) * (target - a["products"]) / span
 
         rss = max(at("rss_after_start_mb"), at("rss_after_search_mb"))
+        growth = " (HNSW builds grow faster than linearly)" if kind == "hnsw" else ""
         raw = target * synthetic.DIMENSION * 4 / 2 ** 20
         rows.append(Row(
             goal=f"estimate at {synthetic.size_name(target)} {kind} (linear from "
                  f"{synthetic.size_name(a['products'])}/{synthetic.size_name(b['products'])})",
-            measured=(f"build ~{at('build_seconds') / 60:.0f} min (HNSW grows faster than linear); "
+            measured=(f"build ~{at('build_seconds') / 60:.0f} min{growth}; "
                       f"start ~{at('startup_s'):.0f} s; RSS ~{rss / 1024:.1f} GB"),
             ratio=f"RSS ~{rss / raw:.2f}x raw", met=None,
             limits="an estimate, not a measurement: run --sizes 10k,100k,1m"))
