@@ -260,13 +260,6 @@ def test_unknown_product_is_not_found(stub, call):
     assert code == grpc.StatusCode.NOT_FOUND and "no-such-id" in details
 
 
-def test_writes_unimplemented_for_now(stub):
-    code, _ = status_of(lambda: stub.UpsertProducts(pb.UpsertProductsRequest(), timeout=5))
-    assert code == grpc.StatusCode.UNIMPLEMENTED
-    code, _ = status_of(lambda: stub.DeleteProducts(pb.DeleteProductsRequest(), timeout=5))
-    assert code == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_health_and_reflection(services):
     index = services[1]
     assert health_status(index.address) == "SERVING"
