@@ -148,8 +148,37 @@ def normalize_result(name: str, result: dict) -> dict:
     """A results file without `rows` (another format) still gets a line in the table."""
     if isinstance(result.get("rows"), list):
         return {**result, "bench": name}
+    if name == "embedder" and isinstance(result.get("service"), dict):
+        try:
+            return {"bench": name, "rows": embedder_rows(result)}
+        except (KeyError, TypeError, ValueError):
+            pass
     return {"bench": name, "rows": [{"goal": "(see the results file)", "measured": "", "ratio": "",
                                      "met": None, "limits": f"bench/results/{name}.json"}]}
+
+
+def embedder_rows(result: dict) -> list[dict]:
+    """Rows from bench/embedder.py's own format: {"in_process": {"anchor_texts_per_s"},
+    "service": {"N clients, M text(s)/call": {"texts_per_s", "ratio"}}, "latency_ms": {...}}."""
+    anchor = result["in_process"]["anchor_texts_per_s"]
+    rows = []
+    for setup, v in result["service"].items():
+        one_text = setup.endswith(" 1 text/call")
+        goal = 0.9 if one_text and setup.startswith("32 clients") else \
+            0.95 if not one_text and setup.startswith("1 client") else None
+        rows.append({"goal": f"service vs in-process encode, {setup}" +
+                             (f" >= {goal}x" if goal else ""),
+                     "measured": f"{v['texts_per_s']} texts/s vs in-process {anchor} texts/s",
+                     "ratio": f"{v['ratio']:.2f}x", "met": None if goal is None else v["ratio"] >= goal,
+                     "limits": ""})
+    latency = result.get("latency_ms")
+    if latency:
+        overhead = latency["overhead_p50"]
+        rows.append({"goal": "one short query through the service within 1.5 ms of in-process (p50)",
+                     "measured": f"service p50 {latency['service_p50']} ms, in-process p50 "
+                                 f"{latency['in_process_p50']} ms",
+                     "ratio": f"{overhead:+.2f} ms", "met": overhead <= 1.5, "limits": ""})
+    return rows
 
 
 if __name__ == "__main__":
