@@ -42,6 +42,14 @@ class EmbedderConfig:
     # Seconds SIGTERM waits for in-flight calls before stopping.
     grace_s: float = 30.0
     log_level: str = "INFO"
+    # TLS: PEM certificate chain and key (both, or neither: plaintext); with a client CA, callers
+    # must present a certificate it signed (mutual TLS). Empty: RECSYS_TLS_CERT/_KEY/_CLIENT_CA.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    # A file holding the shared token every call must carry (health stays open). Empty:
+    # RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check.
+    token_file: str = ""
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,

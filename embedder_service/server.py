@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.access import AccessError, server_access
 from servekit.health import Health
 from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
 from servekit.metrics import serve_metrics
@@ -33,14 +34,21 @@ def load_backend(config: EmbedderConfig) -> tuple[SentenceTransformerBackend, Ba
 
 
 def serve(config: EmbedderConfig) -> None:
-    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes)
+    try:  # every TLS/token file is read and checked before anything binds
+        access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca,
+                               config.token_file)
+    except AccessError as exc:
+        raise SystemExit(f"embedder_service: {exc}") from None
+    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
+                          extra_interceptors=access.interceptors)
     servicer = EmbedderServicer(config)
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     add_reflection(server, [SERVICE_NAME])
-    port = bind(server, config.address)
+    port = bind(server, config.address, access.credentials)
     server.start()
-    log.info("listening on %s:%d (NOT_SERVING while the model loads)", config.host, port)
+    log.info("listening on %s:%d, %s (NOT_SERVING while the model loads)", config.host, port,
+             access.describe())
     serve_metrics(config.metrics_port, config.host)
 
     backend, batcher = load_backend(config)

@@ -43,6 +43,16 @@ _HELP = {
     "max_message_bytes": "largest gRPC message",
     "grace_s": "seconds SIGTERM waits for in-flight calls",
     "log_level": "logging level",
+    "tls_cert": "TLS certificate chain (PEM) to serve TLS; with --tls-key (empty: RECSYS_TLS_CERT)",
+    "tls_key": "TLS private key (PEM) of --tls-cert (empty: RECSYS_TLS_KEY)",
+    "tls_client_ca": "require client certificates signed by this CA (PEM): mutual TLS "
+                     "(empty: RECSYS_TLS_CLIENT_CA)",
+    "token_file": "file holding the shared token every call must carry; health stays open "
+                  "(empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check)",
+    "embedder_tls_ca": "call the embedder over TLS, trusting this CA (PEM); empty: plaintext",
+    "embedder_tls_client_cert": "client certificate (PEM) for an embedder that requires mutual TLS",
+    "embedder_tls_client_key": "private key (PEM) of --embedder-tls-client-cert",
+    "embedder_token_file": "file holding the embedder's token; empty: this service's own token",
 }
 
 
@@ -81,6 +91,14 @@ class IndexConfig:
     max_message_bytes: int = 64 * MIB
     grace_s: float = 10.0
     log_level: str = "INFO"
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    token_file: str = ""
+    embedder_tls_ca: str = ""
+    embedder_tls_client_cert: str = ""
+    embedder_tls_client_key: str = ""
+    embedder_token_file: str = ""
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,

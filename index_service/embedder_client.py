@@ -6,6 +6,8 @@
 - The channel is never given up on: gRPC reconnects by itself (backoff capped at 1 s), so a call
   after the embedder returns succeeds with no restart.
 - Several embedders: round-robin load balancing over the target's addresses (config.embedder_target).
+- Optional TLS (`credentials`) and a shared token on every call (`token`), for an embedder that
+  requires them.
 - A bounded LRU cache of normalized query vectors (hits/misses in Prometheus and in GetStats).
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.auth import with_token
 from servekit.errors import InvalidArgument, ResourceExhausted, Unavailable
 
 from .vectors import normalize
@@ -63,10 +66,11 @@ class QueryCache:
 
 class EmbedderClient:
     def __init__(self, target: str, *, display: str, timeout_s: float, cache_size: int,
-                 max_message_bytes: int = 64 * 1024 * 1024):
+                 max_message_bytes: int = 64 * 1024 * 1024,
+                 credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
         self.target, self.display, self.timeout_s = target, display, timeout_s
         self.cache = QueryCache(cache_size)
-        self._channel = grpc.insecure_channel(target, options=[
+        options = [
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -74,11 +78,14 @@ class EmbedderClient:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000),
             ("grpc.enable_retries", 0),
-        ])
+        ]
+        self._raw_channel = (grpc.secure_channel(target, credentials, options=options) if credentials
+                             else grpc.insecure_channel(target, options=options))
+        self._channel = with_token(self._raw_channel, token)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
 
     def close(self) -> None:
-        self._channel.close()
+        self._raw_channel.close()
 
     def _error(self, exc: grpc.RpcError, what: str):
         code = exc.code()
@@ -90,6 +97,9 @@ class EmbedderClient:
             return ResourceExhausted(f"the embedder at {self.display} is overloaded: {detail}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return Unavailable(f"the embedder at {self.display} did not answer in time ({what})")
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return Unavailable(f"the embedder at {self.display} refused the index service's token "
+                               f"({detail}): check --embedder-token-file / --token-file")
         return Unavailable(f"the embedder at {self.display} is unavailable ({code.name}: {detail})")
 
     def wait_serving(self, timeout: float) -> None:

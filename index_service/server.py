@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client import Gauge
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
+from servekit.access import AccessError, client_credentials, client_token, server_access
 from servekit.health import Health
 from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
 from servekit.metrics import serve_metrics
@@ -31,25 +32,35 @@ PRODUCTS = Gauge("index_products", "Products served")
 
 
 def serve(config: IndexConfig) -> int:
-    try:
+    try:  # AccessError too: every TLS/token file is read and checked before anything binds
         target = embedder_target(config.embedder)
+        access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca,
+                               config.token_file)
+        embedder_credentials = client_credentials(config.embedder_tls_ca,
+                                                  config.embedder_tls_client_cert,
+                                                  config.embedder_tls_client_key,
+                                                  flags="--embedder-tls-ca/-client-cert/-client-key")
+        embedder_token = client_token(config.embedder_token_file, access.token)
     except ValueError as exc:
         print(f"index_service: {exc}", file=sys.stderr)
         return 2
     embedder = EmbedderClient(target, display=config.embedder, timeout_s=config.embed_timeout_s,
                               cache_size=config.query_cache_size,
-                              max_message_bytes=config.max_message_bytes)
+                              max_message_bytes=config.max_message_bytes,
+                              credentials=embedder_credentials, token=embedder_token)
     state = ServedState()
     core = SearchCore(state, embedder, max_k=config.max_k, max_batch_products=config.max_batch_products)
     server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
-                          max_concurrent_rpcs=config.max_concurrent_rpcs)
+                          max_concurrent_rpcs=config.max_concurrent_rpcs,
+                          extra_interceptors=access.interceptors)
     servicer = IndexServicer(core)
     index_pb2_grpc.add_IndexServicer_to_server(servicer, server)
     health = Health(server, [SERVICE_NAME])
     add_reflection(server, [SERVICE_NAME])
-    port = bind(server, config.address)
+    port = bind(server, config.address, access.credentials)
     server.start()
-    log.info("listening on %s:%d (NOT_SERVING while the index loads or builds)", config.host, port)
+    log.info("listening on %s:%d, %s (NOT_SERVING while the index loads or builds)", config.host,
+             port, access.describe())
     serve_metrics(config.metrics_port, config.host)
 
     try:

@@ -24,9 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def health_status(address: str, service: str = "", timeout: float = 1.0):
-    """The health status name ("SERVING", "NOT_SERVING", ...) or None when unreachable."""
-    with grpc.insecure_channel(address) as channel:
+def health_status(address: str, service: str = "", timeout: float = 1.0,
+                  credentials: grpc.ChannelCredentials | None = None):
+    """The health status name ("SERVING", "NOT_SERVING", ...) or None when unreachable.
+    `credentials`: for a TLS server (health needs no token)."""
+    channel = (grpc.secure_channel(address, credentials) if credentials
+               else grpc.insecure_channel(address))
+    with channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -36,10 +40,13 @@ def health_status(address: str, service: str = "", timeout: float = 1.0):
 
 
 class ServiceProcess:
-    """`python -m module args...` with its output in a log file; `wait_serving()` polls health."""
+    """`python -m module args...` with its output in a log file; `wait_serving()` polls health
+    (over TLS with `credentials`, for a service started with --tls-cert/--tls-key)."""
 
-    def __init__(self, module: str, args: list[str], port: int, env: dict | None = None):
+    def __init__(self, module: str, args: list[str], port: int, env: dict | None = None,
+                 credentials: grpc.ChannelCredentials | None = None):
         self.module, self.args, self.port = module, args, port
+        self.credentials = credentials
         self.address = f"127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(prefix=f"{module}-", suffix=".log", delete=False)
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -54,7 +61,7 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.output()}")
-            if health_status(self.address) == "SERVING":
+            if health_status(self.address, credentials=self.credentials) == "SERVING":
                 return self
             time.sleep(0.1)
         raise TimeoutError(f"{self.module} not SERVING after {timeout}s:\n{self.output()}")
