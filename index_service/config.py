@@ -42,6 +42,8 @@ _HELP = {
     "grpc_workers": "gRPC worker threads",
     "max_message_bytes": "largest gRPC message",
     "grace_s": "seconds SIGTERM waits for in-flight calls",
+    "compact_every_writes": "fold the write-ahead log into fresh artifacts every N writes; 0 = never",
+    "compact_every_bytes": "... or once the log holds N bytes; 0 = never (always at clean shutdown)",
     "log_level": "logging level",
     "tls_cert": "TLS certificate chain (PEM) to serve TLS; with --tls-key (empty: RECSYS_TLS_CERT)",
     "tls_key": "TLS private key (PEM) of --tls-cert (empty: RECSYS_TLS_KEY)",
@@ -90,6 +92,8 @@ class IndexConfig:
     grpc_workers: int = 32
     max_message_bytes: int = 64 * MIB
     grace_s: float = 10.0
+    compact_every_writes: int = 1000
+    compact_every_bytes: int = 64 * MIB
     log_level: str = "INFO"
     tls_cert: str = ""
     tls_key: str = ""
@@ -125,7 +129,7 @@ class IndexConfig:
             if getattr(self, name) < 1:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         for name in ("query_cache_size", "ivf_nlist", "embed_timeout_s", "embedder_wait_s",
-                     "build_timeout_s", "grace_s"):
+                     "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:
