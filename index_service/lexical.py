@@ -27,7 +27,10 @@ row, `search` returns allowed rows in catalog order with score 0 and `rank` retu
 
 Files: `save(path)` writes one .npz (vocabulary, idf, the CSR matrix; no pickle) to exactly the
 path given (atomic replacement is the caller's job); `load(path)` rebuilds an identical vectorizer.
-Live updates: refit on the new text list (`fit` on 300 texts takes a few ms; ~100k texts seconds).
+Live updates: `with_rows(texts)` returns a NEW index holding this one's rows and then the new texts,
+transformed with the FIXED vocabulary and idf (cost: the new texts plus the rows added since the
+last fit, not the catalog). A term that only new products use is not searchable lexically, and idf
+drifts, until the next full `fit` (compaction refits on the compacted catalog).
 """
 from __future__ import annotations
 
@@ -54,9 +57,12 @@ class LexicalIndex:
     def __init__(self) -> None:
         self._vectorizer: TfidfVectorizer | None = None  # None: empty vocabulary
         self._matrix = sp.csc_matrix((0, 0), dtype=np.float64)  # rows x terms; CSC: fast term columns
+        # Rows added by with_rows since the last fit: a second, small matrix, so that adding a
+        # batch copies only the rows added since the fit, never the whole catalog's matrix.
+        self._added = sp.csc_matrix((0, 0), dtype=np.float64)
 
     def __len__(self) -> int:
-        return self._matrix.shape[0]
+        return self._matrix.shape[0] + self._added.shape[0]
 
     @property
     def vocabulary_size(self) -> int:
@@ -75,6 +81,24 @@ class LexicalIndex:
         self._matrix = sp.csc_matrix(matrix, dtype=np.float64)
         return self
 
+    def with_rows(self, texts: Sequence[str]) -> "LexicalIndex":
+        """A NEW index: this one's rows, then `texts` transformed with this vocabulary and idf
+        (no refit). This index is not touched (searches on it may run meanwhile)."""
+        texts = list(texts)
+        new = LexicalIndex()
+        new._vectorizer, new._matrix = self._vectorizer, self._matrix
+        if self._vectorizer is None:
+            rows = sp.csc_matrix((len(texts), self._matrix.shape[1]), dtype=np.float64)
+        else:
+            rows = sp.csc_matrix(self._vectorizer.transform(texts), dtype=np.float64)
+        added = rows if self._added.shape[0] == 0 else sp.vstack([self._added, rows], format="csc")
+        new._added = added
+        return new
+
+    @property
+    def rows_since_fit(self) -> int:
+        return self._added.shape[0]
+
     def scores(self, query: str) -> np.ndarray:
         """Cosine similarity of the query with every row (float64, length len(self))."""
         if self._vectorizer is None:
@@ -82,7 +106,11 @@ class LexicalIndex:
         q = self._vectorizer.transform([query])  # 1 x terms, L2-normalized
         if q.nnz == 0:
             return np.zeros(len(self), dtype=np.float64)
-        return np.asarray(self._matrix[:, q.indices] @ q.data, dtype=np.float64).ravel()
+        scores = np.asarray(self._matrix[:, q.indices] @ q.data, dtype=np.float64).ravel()
+        if self._added.shape[0]:
+            added = np.asarray(self._added[:, q.indices] @ q.data, dtype=np.float64).ravel()
+            scores = np.concatenate([scores, added])
+        return scores
 
     def _allowed(self, allowed_rows) -> np.ndarray:
         n = len(self)
@@ -126,7 +154,8 @@ class LexicalIndex:
         terms = (self._vectorizer.get_feature_names_out() if self._vectorizer is not None
                  else np.array([], dtype=str))
         idf = self._vectorizer.idf_ if self._vectorizer is not None else np.array([], np.float64)
-        m = sp.csr_matrix(self._matrix)
+        m = sp.csr_matrix(self._matrix if self._added.shape[0] == 0
+                          else sp.vstack([self._matrix, self._added]))
         with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a bare name
             np.savez(f, format_version=np.array(FORMAT_VERSION), terms=terms.astype(str), idf=idf,
                      data=m.data, indices=m.indices, indptr=m.indptr, shape=np.array(m.shape))

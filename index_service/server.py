@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 from prometheus_client import Gauge
 
@@ -19,11 +18,8 @@ from .embedder_client import EmbedderClient
 from .search import SearchCore
 from .servicer import IndexServicer
 from .snapshot import ServedState
-from .startup import StartupError, prepare
-from .wal import WalError, WriteAheadLog
-from .writes import CatalogWriter
-
-WAL_FILE = "catalog.wal"
+from .startup import StartupError, open_store
+from .wal import WalError
 
 log = logging.getLogger("index_service")
 
@@ -64,25 +60,23 @@ def serve(config: IndexConfig) -> int:
     serve_metrics(config.metrics_port, config.host)
 
     try:
-        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        log_ = WriteAheadLog(Path(config.data_dir) / WAL_FILE)  # also: one process per data dir
-        snapshot = prepare(config, embedder, progress=True)
-        writer = CatalogWriter(state, embedder, log_, max_batch_products=config.max_batch_products)
-        snapshot = writer.replay(snapshot)  # every acknowledged write, before anything is served
+        store = open_store(config, embedder, state)  # the log, the artifacts, the log replayed
     except (StartupError, WalError, ValueError, OSError) as exc:  # OSError: disk full, read-only...
         print(f"index_service: {exc}", file=sys.stderr)
         server.stop(0)
         embedder.close()
         return 2
+    snapshot = store.snapshot
     state.swap(snapshot)
-    servicer.writer = writer
+    servicer.writer = store.writer
+    store.start()  # compaction, in the background
     PRODUCTS.set(snapshot.product_count)
     health.set_serving(True)
     log.info("serving %d products (%s index, model %s) on %s:%d", snapshot.product_count,
              snapshot.manifest["index_type"], snapshot.manifest["model_name"], config.host, port)
 
     def on_stop():
-        log_.close()
+        store.close()  # compacts the log into fresh artifacts, then closes it
         embedder.close()
 
     serve_until_signal(server, health, grace_s=config.grace_s, on_stop=on_stop)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from servekit.errors import Unavailable
 
 from .catalog import Catalog
 from .catalog_updates import concat, products_catalog
+from . import vectors as vector_backends
 from .lexical import LexicalIndex
 from .vectors import VectorIndex
 
@@ -41,6 +43,18 @@ class Snapshot:
     sequence: int = 0
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def load(cls, build_dir: Path, manifest: dict, search_params: dict) -> "Snapshot":
+        """The snapshot of one build directory (embeddings and catalog memory-mapped). Its
+        sequence is the manifest's `wal_sequence`: the last logged write the build holds."""
+        embeddings = np.load(build_dir / "embeddings.npy", mmap_mode="r")
+        params = {**manifest.get("index_params", {}), **search_params}
+        index = vector_backends.load(manifest["index_type"], build_dir / "faiss.index", embeddings,
+                                     params)
+        return cls(catalog=Catalog.load(build_dir / "catalog"), vectors=index,
+                   lexical=LexicalIndex.load(build_dir / "lexical.npz"), manifest=manifest,
+                   sequence=int(manifest.get("wal_sequence", 0)))
+
     @property
     def product_count(self) -> int:
         return len(self.catalog) if self.live is None else int(self.live.sum())
@@ -53,12 +67,12 @@ class Snapshot:
         return row if row is not None and self.is_live(row) else None
 
     # --- writes: each returns a NEW snapshot; this one stays valid for calls in flight --------
-    def with_upserts(self, products: list[dict], vectors: np.ndarray, sequence: int,
-                     refit_lexical: bool = True) -> "Snapshot":
+    def with_upserts(self, products: list[dict], vectors: np.ndarray, sequence: int) -> "Snapshot":
         """Add or replace products (fields as in recsys.v1.Product, validated by the caller) with
         their normalized vectors. A replaced product's old row is masked out and the new one
-        appended; within a batch the last product with an id wins. The lexical model is refitted
-        (cost grows with the catalog: ms for hundreds, seconds for 100k products)."""
+        appended; within a batch the last product with an id wins. The new rows are added to the
+        lexical model with its vocabulary and idf unchanged (no refit: the cost is the batch, not
+        the catalog); compaction refits it on the compacted catalog."""
         last = {str(p["id"]): i for i, p in enumerate(products)}
         keep = sorted(last.values())
         products = [products[i] for i in keep]
@@ -68,10 +82,10 @@ class Snapshot:
             row = self.catalog.row_of(str(p["id"]))
             if row is not None:
                 live[row] = False
-        catalog = concat(self.catalog, products_catalog(products, self.catalog.median_price))
-        lexical = LexicalIndex().fit(catalog.search_texts()) if refit_lexical else self.lexical
+        added = products_catalog(products, self.catalog.median_price)
+        catalog = concat(self.catalog, added)
         return replace(self, catalog=catalog, vectors=self.vectors.with_added(vectors),
-                       lexical=lexical, live=np.concatenate([live, np.ones(len(products), bool)]),
+                       lexical=self.lexical.with_rows(added.search_texts()), live=np.concatenate([live, np.ones(len(products), bool)]),
                        sequence=sequence)
 
     def with_deletes(self, product_ids: list[str], sequence: int) -> tuple["Snapshot", list[str]]:
@@ -84,10 +98,6 @@ class Snapshot:
             else:
                 live[row] = False
         return replace(self, live=live, sequence=sequence), not_found
-
-    def with_lexical_refit(self) -> "Snapshot":
-        """The lexical model fitted again on every row (after upserts applied with refit_lexical=False)."""
-        return replace(self, lexical=LexicalIndex().fit(self.catalog.search_texts()))
 
     def live_rows(self) -> np.ndarray:
         """Rows served, in catalog order (for compaction: catalog_updates.select + vectors[rows])."""

@@ -6,15 +6,18 @@ appended to the write-ahead log (fsynced: the write is acknowledged only once on
 applied to a NEW snapshot that is swapped in (Snapshot.with_upserts / with_deletes). Writers run
 one at a time (state.write_lock); searches keep reading the previous snapshot meanwhile.
 
-On start, `replay` applies every logged write after the artifacts' sequence, so a restart (clean
-or after SIGKILL) serves every acknowledged write. The log is kept across catalog rebuilds: writes
-apply on top of whatever catalog the artifacts hold. Compaction into fresh artifacts is not done
-yet: the log grows and replay applies all of it at start.
+On start, `replay` applies every logged write after the artifacts' sequence (their manifest's
+`wal_sequence`), so a restart (clean or after SIGKILL) serves every acknowledged write, each once.
+Compaction (compaction.py) folds the log into fresh artifacts now and then and checkpoints it.
+When the catalog CSV changed, the artifacts are rebuilt from it and the writes logged after the
+last compaction are re-applied on top (their stored vectors; re-embedded if the model changed).
 """
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -29,6 +32,9 @@ from .snapshot import ServedState, Snapshot
 
 log = logging.getLogger(__name__)
 MAX_ID_CHARS = 1024
+REEMBED_BATCH = 64
+# Snapshot.extra key set by startup when the model changed: logged vectors are the old model's.
+REEMBED_LOGGED_UPSERTS = "reembed_logged_upserts"
 
 
 def product_dict(p: index_pb2.Product) -> dict:
@@ -37,6 +43,12 @@ def product_dict(p: index_pb2.Product) -> dict:
             "price": p.price if p.HasField("price") else None, "categories": list(p.categories),
             "material": p.material, "color": p.color, "images": list(p.images),
             "attributes": dict(p.attributes)}
+
+
+def product_texts(products) -> list[str]:
+    """The search texts of Product messages (recipe step 3)."""
+    return [search_text(p.title, p.brand, breadcrumb_string(list(p.categories)), p.material,
+                        p.color, p.description) for p in products]
 
 
 def _check_batch(n: int, limit: int, what: str) -> None:
@@ -62,15 +74,15 @@ def validate_products(products, limit: int) -> None:
 
 class CatalogWriter:
     def __init__(self, state: ServedState, embedder: EmbedderClient, log_: walmod.WriteAheadLog, *,
-                 max_batch_products: int):
+                 max_batch_products: int, on_write: Callable[[], None] | None = None):
         self.state, self.embedder, self.wal = state, embedder, log_
         self.max_batch_products = max_batch_products
+        self.on_write = on_write  # called after each applied write (the compaction trigger)
 
     def upsert(self, products, timeout: float | None) -> tuple[int, int, int]:
         """(products written, products in the catalog after, WAL sequence)."""
         validate_products(products, self.max_batch_products)
-        texts = [search_text(p.title, p.brand, breadcrumb_string(list(p.categories)), p.material,
-                             p.color, p.description) for p in products]
+        texts = product_texts(products)
         vectors = self.embedder.embed(texts, timeout=timeout, what="products")
         snap = self.state.snapshot
         if vectors.shape[1] != snap.vectors.dimension:
@@ -82,6 +94,7 @@ class CatalogWriter:
             seq = self._append("upsert", walmod.encode_upsert(clean, vectors))
             new = self.state.snapshot.with_upserts([product_dict(p) for p in clean], vectors, seq)
             self.state.swap(new)
+        self._written()
         return len({p.id for p in clean}), new.product_count, seq
 
     def delete(self, product_ids) -> tuple[int, list[str], int, int]:
@@ -92,7 +105,12 @@ class CatalogWriter:
             seq = self._append("delete", walmod.encode_delete(ids))
             new, not_found = self.state.snapshot.with_deletes(ids, seq)
             self.state.swap(new)
+        self._written()
         return len(set(ids) - set(not_found)), not_found, new.product_count, seq
+
+    def _written(self) -> None:
+        if self.on_write is not None:
+            self.on_write()
 
     def _append(self, op: str, payload: bytes) -> int:
         try:
@@ -102,17 +120,26 @@ class CatalogWriter:
                               f"restart the index service") from None
 
     def replay(self, snap: Snapshot) -> Snapshot:
-        """`snap` with every logged write after its sequence applied (call before serving it)."""
+        """`snap` with every logged write after its sequence applied (call before serving it, or
+        under write_lock). Each record applies once: records <= snap.sequence are skipped."""
+        reembed = bool(snap.extra.get(REEMBED_LOGGED_UPSERTS))
         applied = 0
         for seq, op, payload in self.wal.replay(after_seq=snap.sequence):
             if op == "upsert":
                 products, vectors = walmod.decode_upsert(payload)
-                snap = snap.with_upserts([product_dict(p) for p in products], vectors, seq,
-                                         refit_lexical=False)
+                if reembed:
+                    vectors = self._reembed(products)
+                snap = snap.with_upserts([product_dict(p) for p in products], vectors, seq)
             else:
                 snap, _ = snap.with_deletes(walmod.decode_delete(payload), seq)
             applied += 1
         if applied:
-            snap = snap.with_lexical_refit()
-            log.info("replayed %d logged writes (through seq %d)", applied, snap.sequence)
-        return snap
+            log.info("replayed %d logged writes (through seq %d)%s", applied, snap.sequence,
+                     ", upserts re-embedded with the new model" if reembed else "")
+        return replace(snap, extra={}) if reembed else snap
+
+    def _reembed(self, products) -> np.ndarray:
+        texts = product_texts(products)
+        return np.concatenate([self.embedder.embed(texts[i:i + REEMBED_BATCH], timeout=60.0,
+                                                   what="logged products")
+                               for i in range(0, len(texts), REEMBED_BATCH)])
