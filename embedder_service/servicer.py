@@ -78,8 +78,9 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                         return
                     pending.put(item)
             except Exception as exc:  # noqa: BLE001 - the stream broke: end it after earlier answers
-                if not stop.is_set():
-                    pending.put(Unavailable(f"request stream failed: {exc}"))
+                if not stop.is_set():  # a request that does not parse: InvalidArgument
+                    pending.put(exc if isinstance(exc, ServiceError)
+                                else Unavailable(f"request stream failed: {exc}"))
                 return
             finally:
                 pending.put(None)

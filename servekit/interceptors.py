@@ -1,4 +1,7 @@
-"""Server interceptor: ServiceError -> status (errors.py's table), metrics per call, no crash."""
+"""Server interceptor: ServiceError -> status (errors.py's table), metrics per call, no crash.
+
+A request whose bytes do not parse as the method's message (e.g. invalid UTF-8 in a string field)
+gets INVALID_ARGUMENT here; gRPC itself would answer INTERNAL "Exception deserializing request!"."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +9,7 @@ import time
 
 import grpc
 
-from .errors import ServiceError
+from .errors import InvalidArgument, ServiceError
 from .metrics import LATENCY, REQUESTS
 
 log = logging.getLogger(__name__)
@@ -17,13 +20,62 @@ def _code_of(context) -> str:
     return (code or grpc.StatusCode.OK).name
 
 
+# A status message travels in a gRPC header (percent-encoded, under a 16 KiB limit): a message that
+# quotes a 1 MB input would replace the status with RESOURCE_EXHAUSTED "Stream removed".
+MAX_MESSAGE_CHARS = 1000
+
+
+def _short(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}... ({len(message)} characters, cut)"
+
+
 def _handle(method: str, exc: BaseException, context) -> None:
     if isinstance(exc, ServiceError):
         REQUESTS.labels(method, exc.code.name).inc()
-        context.abort(exc.code, exc.message)
+        context.abort(exc.code, _short(exc.message))
     log.exception("unexpected error in %s", method)
     REQUESTS.labels(method, "INTERNAL").inc()
-    context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}: {type(exc).__name__}: {exc}")
+    context.abort(grpc.StatusCode.INTERNAL,
+                  _short(f"internal error in {method}: {type(exc).__name__}: {exc}"))
+
+
+class _Undecodable:
+    """What a request that does not parse becomes, so that the handler can answer
+    INVALID_ARGUMENT (a deserializer that raises makes gRPC answer INTERNAL)."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _lenient(deserializer):
+    if deserializer is None:
+        return None
+
+    def deserialize(data):
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError and whatever else a parser raises
+            return _Undecodable(exc)
+    return deserialize
+
+
+def _undecodable(method: str, request: _Undecodable) -> InvalidArgument:
+    return InvalidArgument(f"{method}: the request does not parse as the method's message "
+                           f"({request.error}); send the request message that the .proto defines "
+                           "(strings must be valid UTF-8)")
+
+
+def _parsed(request, method: str):
+    if isinstance(request, _Undecodable):
+        raise _undecodable(method, request)
+    return request
+
+
+def _parsed_stream(requests, method: str):
+    for request in requests:
+        yield _parsed(request, method)
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):
@@ -39,11 +91,12 @@ class ServiceInterceptor(grpc.ServerInterceptor):
 
         if handler.unary_unary or handler.stream_unary:
             inner = handler.unary_unary or handler.stream_unary
+            check = _parsed if handler.unary_unary else _parsed_stream
 
             def unary(request, context):
                 start = time.perf_counter()
                 try:
-                    response = inner(request, context)
+                    response = inner(check(request, method), context)
                 except ServiceError as exc:
                     _handle(method, exc, context)
                 except Exception as exc:  # noqa: BLE001 - must never crash the server
@@ -61,11 +114,12 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                        else grpc.stream_unary_rpc_method_handler)
         else:
             inner = handler.unary_stream or handler.stream_stream
+            check = _parsed if handler.unary_stream else _parsed_stream
 
             def unary(request, context):  # a generator: the streaming variants
                 start = time.perf_counter()
                 try:
-                    yield from inner(request, context)
+                    yield from inner(check(request, method), context)
                 except ServiceError as exc:
                     _handle(method, exc, context)
                 except Exception as exc:  # noqa: BLE001
@@ -80,7 +134,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
 
             factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
                        else grpc.stream_stream_rpc_method_handler)
-        return factory(unary, request_deserializer=handler.request_deserializer,
+        return factory(unary, request_deserializer=_lenient(handler.request_deserializer),
                        response_serializer=handler.response_serializer)
 
 

@@ -1,6 +1,7 @@
 """Start our real services as separate processes on loopback ports, for tests and benchmarks."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -88,3 +89,29 @@ class ServiceProcess:
     def __exit__(self, *exc):
         self.terminate()
         os.unlink(self.log.name)
+
+
+@contextlib.contextmanager
+def running_pair(catalog: Path, data_dir: Path, *, embedder_args=(), index_args=(),
+                 embedder_host: str = "127.0.0.1",
+                 credentials: grpc.ChannelCredentials | None = None):
+    """A real embedder and an index service on it (dialled as `embedder_host`), both SERVING;
+    yields (embedder, index) and terminates both afterwards."""
+    embedder_port, index_port = free_port(), free_port()
+    started = []
+    try:
+        embedder = ServiceProcess("embedder_service", ["--port", str(embedder_port),
+                                                       *embedder_args], embedder_port,
+                                  credentials=credentials)
+        started.append(embedder)
+        embedder.wait_serving(180)
+        index = ServiceProcess("index_service", [
+            "--port", str(index_port), "--embedder", f"{embedder_host}:{embedder_port}",
+            "--catalog", str(catalog), "--data-dir", str(data_dir), *index_args], index_port,
+            credentials=credentials)
+        started.append(index)
+        index.wait_serving(300)
+        yield embedder, index
+    finally:
+        for process in reversed(started):
+            process.terminate()

@@ -15,7 +15,7 @@ from client import RecsysClient
 from client.errors import UnauthenticatedError
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
 from embedder_service.config import EmbedderConfig
-from tests.procs import ROOT, ServiceProcess, free_port, health_status
+from tests.procs import ROOT, free_port, health_status, running_pair
 from tests.test_index_support import write_tiny_csv
 from tests.test_tls import Pki
 
@@ -42,23 +42,10 @@ def services(pki, tls, tmp_path_factory):
     token_file.write_text(TOKEN + "\n")
     secure = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
               "--token-file", str(token_file)]
-    embedder_port, index_port = free_port(), free_port()
-    embedder = ServiceProcess("embedder_service", ["--port", str(embedder_port), *secure],
-                              embedder_port, credentials=tls)
-    started = [embedder]
-    try:
-        embedder.wait_serving(180)
-        index = ServiceProcess(
-            "index_service",
-            ["--port", str(index_port), "--embedder", f"localhost:{embedder_port}",
-             "--embedder-tls-ca", str(pki.ca), "--catalog", str(write_tiny_csv(tmp / "tiny.csv")),
-             "--data-dir", str(tmp / "data"), *secure], index_port, credentials=tls)
-        started.append(index)
-        index.wait_serving(300)
-        yield embedder, index
-    finally:
-        for process in reversed(started):
-            process.terminate()
+    with running_pair(write_tiny_csv(tmp / "tiny.csv"), tmp / "data", embedder_args=secure,
+                      index_args=[*secure, "--embedder-tls-ca", str(pki.ca)],
+                      embedder_host="localhost", credentials=tls) as pair:
+        yield pair
 
 
 def _client(embedder, index, pki, **kwargs) -> RecsysClient:
