@@ -1,6 +1,12 @@
 """UpsertProducts / DeleteProducts through real processes: applied and searchable at once, all or
-nothing on bad input or embedder outage, and durable across SIGTERM and SIGKILL restarts."""
+nothing on bad input or embedder outage, durable across SIGTERM and SIGKILL restarts, isolated
+from concurrent searches, compacted (a restart replays only newer writes), and re-applied on top
+of a changed catalog CSV."""
 from __future__ import annotations
+
+import json
+import threading
+import time
 
 import grpc
 import pytest
@@ -25,9 +31,9 @@ def index(embedder, tmp_path):
     csv_path = write_tiny_csv(tmp_path / "tiny.csv")
     procs = []
 
-    def start():
+    def start(*extra):
         procs.append(start_index(embedder.address, csv_path, tmp_path / "data",
-                                 "--max-batch-products", "3"))
+                                 "--max-batch-products", "3", *extra))
         return procs[-1], index_stub(procs[-1])
     yield start
     for proc in procs:
@@ -106,3 +112,80 @@ def test_bad_batches_apply_nothing(shared_stub, products, must_name):
     assert code == grpc.StatusCode.NOT_FOUND
     code, details = status_of(lambda: stub.DeleteProducts(pb.DeleteProductsRequest(), timeout=5))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "product_ids is empty" in details
+
+
+def test_a_search_sees_a_batch_entirely_or_not_at_all(index):
+    _, stub = index("--compact-every-writes", "4")  # compactions swap the index meanwhile too
+    batches, seen, errors, done = 12, [], [], threading.Event()
+
+    def search_loop():
+        while not done.is_set():
+            try:
+                hits = stub.Search(pb.SearchRequest(query="garden furniture", k=1000), timeout=30).hits
+            except grpc.RpcError as exc:
+                errors.append(f"{exc.code().name}: {exc.details()}")
+                continue
+            titles = [h.product.title for h in hits]
+            seen.append([sum(f" qz{b}x " in t for t in titles) for b in range(batches)])
+
+    threads = [threading.Thread(target=search_loop) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for b in range(batches):
+            stub.UpsertProducts(pb.UpsertProductsRequest(products=[
+                pb.Product(id=f"b{b}-{i}", title=f"Garden chair qz{b}x model {i}") for i in range(3)]),
+                timeout=30)
+            if b % 3 == 2:  # and a delete of a whole batch now and then
+                stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=[f"b{b - 1}-{i}"
+                                                                          for i in range(3)]), timeout=30)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert errors == [] and len(seen) >= batches
+    assert all(n in (0, 3) for counts in seen for n in counts), "a search saw part of a batch"
+    assert seen[-1].count(3) == batches - batches // 3
+
+
+def _manifest(data_dir):
+    return json.loads((data_dir / (data_dir / "CURRENT").read_text().strip() / "manifest.json")
+                      .read_text())
+
+
+def test_after_compaction_a_restart_replays_only_newer_writes(index, tmp_path):
+    proc, stub = index("--compact-every-writes", "2")
+    for pid in ("n1", "n2"):
+        stub.UpsertProducts(pb.UpsertProductsRequest(products=[pb.Product(id=pid, title=f"Rug {pid}")]),
+                            timeout=30)
+    deadline = time.monotonic() + 60
+    while _manifest(tmp_path / "data").get("wal_sequence") != 2:  # compacted in the background
+        assert time.monotonic() < deadline, "no compaction after 2 writes"
+        time.sleep(0.1)
+    stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=["n1"]), timeout=10)
+    proc.kill()
+    proc, stub = index("--compact-every-writes", "2")
+    assert "replayed 1 logged writes (through seq 3)" in proc.output()
+    assert count(stub) == N + 1 and stub.GetStats(pb.GetStatsRequest(), timeout=5).wal_sequence == 3
+    code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=5))
+    assert code == grpc.StatusCode.NOT_FOUND
+    proc.terminate()  # a clean stop compacts: the next start replays nothing
+    assert _manifest(tmp_path / "data")["wal_sequence"] == 3
+    proc, stub = index()
+    assert "replayed" not in proc.output() and count(stub) == N + 1
+
+
+def test_a_changed_csv_is_rebuilt_and_uncompacted_writes_reapplied(index, tmp_path):
+    proc, stub = index()
+    stub.UpsertProducts(pb.UpsertProductsRequest(products=[BENCH]), timeout=30)
+    stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=["t03"]), timeout=10)
+    proc.kill()  # not compacted: the log holds both writes
+    write_tiny_csv(tmp_path / "tiny.csv", TINY_ROWS + [["t11", "Linen curtain", "Drape", "Sheer",
+                                                       "$19.00", "Home|Curtains", "White"]])
+    proc, stub = index()
+    assert "re-applied on top of it" in proc.output()
+    assert count(stub) == N + 1  # +t11 from the new file, +n1 logged, -t03 logged
+    assert stub.GetProduct(pb.GetProductRequest(product_id="t11"), timeout=5).title == "Linen curtain"
+    assert stub.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=5).title == BENCH.title
+    code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="t03"), timeout=5))
+    assert code == grpc.StatusCode.NOT_FOUND
