@@ -234,14 +234,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
 def _record_lines(path: Path) -> list[int]:
     """Starting line number of every non-blank data record (header = line 1)."""
     starts = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        next(reader, None)
-        previous_end = reader.line_num
-        for record in reader:
-            if record:  # pandas skips only truly blank lines
-                starts.append(previous_end + 1)
+    limit = csv.field_size_limit(2**31 - 1)  # pandas read fields of any size (csv: 128 KiB)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            next(reader, None)
             previous_end = reader.line_num
+            for record in reader:
+                if record:  # pandas skips only truly blank lines
+                    starts.append(previous_end + 1)
+                previous_end = reader.line_num
+    finally:
+        csv.field_size_limit(limit)
     return starts
 
 
