@@ -20,15 +20,18 @@ def _code_of(context) -> str:
     return (code or grpc.StatusCode.OK).name
 
 
-# A status message travels in a gRPC header (percent-encoded, under a 16 KiB limit): a message that
-# quotes a 1 MB input would replace the status with RESOURCE_EXHAUSTED "Stream removed".
-MAX_MESSAGE_CHARS = 1000
+# A status message travels in a gRPC header, percent-encoded (a non-ASCII byte takes 3), and a
+# client drops headers over 8 KiB (soft limit) to 16 KiB: a message that quotes a 1 MB input would
+# reach the caller as RESOURCE_EXHAUSTED "Stream removed" instead of its status.
+MAX_MESSAGE_BYTES = 2000
 
 
 def _short(message: str) -> str:
-    if len(message) <= MAX_MESSAGE_CHARS:
+    encoded = message.encode("utf-8", "replace")
+    if len(encoded) <= MAX_MESSAGE_BYTES:
         return message
-    return f"{message[:MAX_MESSAGE_CHARS]}... ({len(message)} characters, cut)"
+    kept = encoded[:MAX_MESSAGE_BYTES].decode("utf-8", "ignore")
+    return f"{kept}... (cut: {len(message)} characters in all)"
 
 
 def _handle(method: str, exc: BaseException, context) -> None:

@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from index_service.catalog import CatalogError, read_catalog
 from tests.procs import ROOT, ServiceProcess, free_port
 
-pytestmark = pytest.mark.timeout(600)
-
 FUZZ_EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))
+pytestmark = pytest.mark.timeout(max(600, 20 * FUZZ_EXAMPLES))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
