@@ -149,3 +149,22 @@ def test_an_unusable_certificate_or_token_file_stops_the_service_with_one_line(p
     assert str(empty) in line and "empty" in line
     line = _start_fails("index_service", *index, "--embedder-tls-ca", str(missing))
     assert str(missing) in line and "--embedder-tls-ca" in line
+
+
+def test_an_index_with_the_wrong_embedder_token_says_so_at_start(services, pki, tmp_path):
+    embedder, _ = services
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text("not-the-embedders-token")
+    line = _start_fails_logging(
+        "index_service", "--embedder", f"localhost:{embedder.port}", "--embedder-tls-ca",
+        str(pki.ca), "--embedder-token-file", str(wrong), "--catalog",
+        str(write_tiny_csv(tmp_path / "tiny.csv")), "--data-dir", str(tmp_path / "data"))
+    assert "refused the index service's token" in line and "--embedder-token-file" in line
+
+
+def _start_fails_logging(module: str, *args: str) -> str:
+    """The last stderr line of a service that stops after it started logging (no traceback)."""
+    done = subprocess.run([sys.executable, "-m", module, "--port", str(free_port()), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip().splitlines()[-1]
