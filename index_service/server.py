@@ -8,7 +8,7 @@ import sys
 from prometheus_client import Gauge
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
-from servekit.access import AccessError, client_credentials, client_token, server_access
+from servekit.access import client_credentials, client_token, server_access
 from servekit.health import Health
 from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
 from servekit.metrics import serve_metrics
@@ -28,7 +28,7 @@ PRODUCTS = Gauge("index_products", "Products served")
 
 
 def serve(config: IndexConfig) -> int:
-    try:  # AccessError too: every TLS/token file is read and checked before anything binds
+    try:  # AccessError is a ValueError: every TLS/token file is checked before anything binds
         target = embedder_target(config.embedder)
         access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca,
                                config.token_file)
