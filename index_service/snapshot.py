@@ -3,8 +3,8 @@
 Readers take `state.snapshot` once per call and use only that object, so a call never sees half
 of a change and never waits for a writer. A writer (live updates, compaction) builds a new
 Snapshot - `with_upserts` / `with_deletes` below: new catalog arrays, a copied-and-extended vector
-index, a refitted lexical model, a `live` mask, a higher `sequence` - and publishes it with
-`state.swap(new)`, holding `state.write_lock` so that writers apply one after another:
+index, the lexical model with the new rows added, a `live` mask, a higher `sequence` - and
+publishes it with `state.swap(new)`, holding `state.write_lock` so that writers apply one after another:
 
     with state.write_lock:
         seq = wal.append("upsert", encode_upsert(products, vectors))      # durable first
