@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-seconds", type=float, default=60.0, help="time bound of searches")
     parser.add_argument("--build-timeout", type=float, default=3600.0, help="per start, seconds")
     parser.add_argument("--work-dir", type=Path, default=None,
-                        help="keep catalogs, vectors and artifacts here (default: a temporary dir)")
+                        help="keep catalogs, vectors and artifacts here (default: a temporary dir); a "
+                             "later run with the same --work-dir reuses them (starts from the artifacts)")
     parser.add_argument("--embedder", default="",
                         help="use this running embedder (HOST:PORT) instead of starting one")
     parser.add_argument("--name", default="scale")
@@ -235,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             name = synthetic.size_name(n)
             t0 = time.monotonic()
-            csv_path = synthetic.write_catalog(work / f"catalog-{name}.csv", n)
+            csv_path, npy = work / f"catalog-{name}.csv", work / f"vectors-{name}.npy"
             generator = synthetic.LowRankVectors()
-            npy = generator.write(work / f"vectors-{name}.npy", n)
+            if not (args.work_dir and csv_path.is_file() and npy.is_file()):
+                synthetic.write_catalog(csv_path, n)
+                generator.write(npy, n)
             queries = generator.queries(args.queries)
             truth = synthetic.exact_top_k(np.load(npy, mmap_mode="r"), queries, 10)
             print(f"[scale] {name}: catalog + vectors + exact top-10 in {time.monotonic() - t0:.0f} s",
