@@ -37,6 +37,10 @@ class EmbedderConfig:
     max_message_bytes: int = 64 * MIB
     # torch intra-op threads for the forward pass; 0 = torch's default (one per core).
     torch_threads: int = 0
+    # OpenMP wait policy for torch's threads, applied unless OMP_WAIT_POLICY is set already.
+    # PASSIVE: idle threads sleep instead of spinning, so they leave the cores to the gRPC threads
+    # (spinning made forward passes several times slower while calls were arriving).
+    omp_wait_policy: str = "PASSIVE"
     # gRPC worker threads (each in-flight call holds one while it waits for its vectors).
     grpc_workers: int = 64
     # Seconds SIGTERM waits for in-flight calls before stopping.
@@ -88,6 +92,8 @@ class EmbedderConfig:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
             return "ports must be in 0..65535"
+        if self.omp_wait_policy.upper() not in ("PASSIVE", "ACTIVE", ""):
+            return f"--omp-wait-policy must be PASSIVE, ACTIVE or empty, got {self.omp_wait_policy!r}"
         if self.max_batch_wait_ms < 0 or self.grace_s < 0 or self.torch_threads < 0:
             return "--max-batch-wait-ms, --grace-s and --torch-threads must not be negative"
         return None

@@ -51,7 +51,11 @@ def serve(config: EmbedderConfig) -> None:
              access.describe())
     serve_metrics(config.metrics_port, config.host)
 
-    backend, batcher = load_backend(config)
+    try:
+        backend, batcher = load_backend(config)
+    except BaseException:
+        server.stop(0)  # no lingering listener when the model cannot load
+        raise
     servicer.attach(backend, batcher)
     health.set_serving(True)
     log.info("serving %s (dim %d, max_seq_length %d) on %s:%d", backend.model_name, backend.dimension,

@@ -136,6 +136,20 @@ def test_64_concurrent_calls_right_vectors_right_order(stub, model, catalog_text
         assert np.abs(got - np.stack([want[t] for t in texts])).max() < TOL
 
 
+@pytest.mark.timeout(300)
+def test_backend_tokenize_is_thread_safe(catalog_texts):
+    """Concurrent tokenize() calls of short and long (truncated) texts give the serial result:
+    transformers' tokenizer call mutates shared truncation state, so the backend serializes it."""
+    from embedder_service.backend import SentenceTransformerBackend
+    backend = SentenceTransformerBackend()
+    calls = [[catalog_texts[(i * 5 + j) % len(catalog_texts)] for j in range(1 + i % 3)] for i in range(400)]
+    want = [[t.ids for t in backend.tokenize(call)] for call in calls]
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda call: [t.ids for t in backend.tokenize(call)], calls))
+    assert got == want
+    assert all(len(ids) <= 256 for call in got for ids in call)
+
+
 def test_embed_stream_answers_in_order(stub, model):
     requests = [pb.EmbedRequest(texts=[q, QUERIES[0]], request_id=f"r{i}") for i, q in enumerate(QUERIES)]
     replies = list(stub.EmbedStream(iter(requests), timeout=120))
