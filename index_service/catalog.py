@@ -287,6 +287,11 @@ def assemble(*, ids: list[str], texts: dict[str, list[str]], images: list[list[s
         median_price=median_price)
 
 
+def _column_names(present: list[str]) -> str:
+    """The file's column names for a one-line message (a name holding a newline is quoted)."""
+    return ", ".join(name if name.isprintable() else repr(name) for name in present)
+
+
 def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tuple[Catalog, LoadReport]:
     """Read and preprocess a catalog CSV. Raises CatalogError with a one-line message."""
     path = Path(path)
@@ -298,10 +303,10 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tup
     for fld, col in mapping.items():
         if col not in present and col != DEFAULT_COLUMNS.get(fld):
             raise CatalogError(f"{path}: column {col!r} (mapped to {fld}) is not in the file; "
-                               f"columns: {', '.join(present)}")
+                               f"columns: {_column_names(present)}")
     if mapping["title"] not in present:
         raise CatalogError(f"{path}: no title column {mapping['title']!r} (columns: "
-                           f"{', '.join(present) or 'none'}); map one with --columns title=NAME")
+                           f"{_column_names(present) or 'none'}); map one with --columns title=NAME")
 
     def column(fld: str) -> pd.Series:
         col = mapping[fld]

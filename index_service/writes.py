@@ -32,6 +32,9 @@ from .snapshot import ServedState, Snapshot
 
 log = logging.getLogger(__name__)
 MAX_ID_CHARS = 1024
+# One product's encoded size: keeps a page of 1,000 products (ListProducts, Search with k=1000)
+# under the 64 MiB message limit (images and attributes are not bounded by the embedder's limits).
+MAX_PRODUCT_BYTES = 64 * 1024
 REEMBED_BATCH = 64
 # Snapshot.extra key set by startup when the model changed: logged vectors are the old model's.
 REEMBED_LOGGED_UPSERTS = "reembed_logged_upserts"
@@ -68,6 +71,9 @@ def validate_products(products, limit: int) -> None:
             raise InvalidArgument(f"{name}: id is longer than {MAX_ID_CHARS} characters")
         if not p.title.strip():
             raise InvalidArgument(f"{name}: title is empty")
+        if p.ByteSize() > MAX_PRODUCT_BYTES:
+            raise InvalidArgument(f"{name}: {p.ByteSize()} bytes encoded, over {MAX_PRODUCT_BYTES} "
+                                  "per product (texts, images and attributes together)")
         if p.HasField("price") and not (math.isfinite(p.price) and p.price >= 0):
             raise InvalidArgument(f"{name}: price must be a finite number >= 0, got {p.price}")
 

@@ -99,6 +99,7 @@ NAMED_CASES = {
     "huge title": (GOOD_HEADER + "a1," + "desk " * 400_000 + ",WoodCo,1,x\n").encode(),
     "only blank lines": b"\n\n\n",
     "header of commas": b",,,\n1,2,3\n",
+    "newline in a column name": b'"a\nb",price\n1,2\n',
 }
 
 

@@ -319,26 +319,33 @@ def test_one_megabyte_in_every_string_field(channels):
     quoted it would not fit in the status header)."""
     big = "\U0001F642" * (MB // 4)  # 1 MB of UTF-8, 4 bytes a character: the worst to quote
     index, embedder = _index(channels), _embedder(channels)
+    OK, INVALID, NOT_FOUND = (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT,
+                              grpc.StatusCode.NOT_FOUND)
     cases = {
-        "Index/GetProduct": (index.GetProduct, index_pb2.GetProductRequest(product_id=big)),
+        "Index/GetProduct": (index.GetProduct, index_pb2.GetProductRequest(product_id=big),
+                             NOT_FOUND),
         "Index/SimilarProducts": (index.SimilarProducts,
-                                  index_pb2.SimilarProductsRequest(product_id=big, k=3)),
-        "Index/Search": (index.Search, index_pb2.SearchRequest(query=big, k=3)),
+                                  index_pb2.SimilarProductsRequest(product_id=big, k=3), NOT_FOUND),
+        "Index/Search": (index.Search, index_pb2.SearchRequest(query=big, k=3), INVALID),
         "Index/Search filter": (index.Search, index_pb2.SearchRequest(
-            query="desk", k=3, filter=index_pb2.Filter(categories=[big], brands=[big]))),
-        "Index/ListProducts": (index.ListProducts, index_pb2.ListProductsRequest(page_token=big)),
+            query="desk", k=3, filter=index_pb2.Filter(categories=[big], brands=[big])), OK),
+        "Index/ListProducts": (index.ListProducts, index_pb2.ListProductsRequest(page_token=big),
+                               INVALID),
         "Index/UpsertProducts": (index.UpsertProducts, index_pb2.UpsertProductsRequest(
-            products=[index_pb2.Product(id=big, title="x")])),
+            products=[index_pb2.Product(id=big, title="x")]), INVALID),
         "Index/UpsertProducts title": (index.UpsertProducts, index_pb2.UpsertProductsRequest(
-            products=[index_pb2.Product(id="big-title", title=big)])),
+            products=[index_pb2.Product(id="big-title", title=big)]), INVALID),
+        "Index/UpsertProducts attributes": (index.UpsertProducts, index_pb2.UpsertProductsRequest(
+            products=[index_pb2.Product(id="big-attr", title="x", attributes={"a": big},
+                                        images=[big])]), INVALID),
         "Index/DeleteProducts": (index.DeleteProducts,
-                                 index_pb2.DeleteProductsRequest(product_ids=[big])),
-        "Embedder/Embed": (embedder.Embed, embedder_pb2.EmbedRequest(texts=[big])),
-        "Embedder/Embed request_id": (embedder.Embed,
-                                      embedder_pb2.EmbedRequest(texts=["lamp"], request_id=big)),
+                                 index_pb2.DeleteProductsRequest(product_ids=[big]), OK),
+        "Embedder/Embed": (embedder.Embed, embedder_pb2.EmbedRequest(texts=[big]), INVALID),
+        "Embedder/Embed request_id": (embedder.Embed, embedder_pb2.EmbedRequest(
+            texts=["lamp"], request_id=big), OK),
     }
-    for method, (rpc, request) in cases.items():
-        check(method, lambda: rpc(request, timeout=CALL_TIMEOUT_S))
+    for method, (rpc, request, expected) in cases.items():
+        assert check(method, lambda: rpc(request, timeout=CALL_TIMEOUT_S)) == expected, method
 
 
 def test_zz_both_services_still_serve_and_report(services, channels):
