@@ -120,8 +120,10 @@ class Compactor:
         with self._one_at_a_time:
             snap = self.state.snapshot
             seq = snap.sequence
-            if seq == int(snap.manifest.get("wal_sequence", 0)):
-                return None                           # the served snapshot is a build already
+            if seq == int(snap.manifest.get("wal_sequence", 0)):  # served as built: nothing new
+                if self.wal.base_sequence < seq:      # a crash came before its checkpoint
+                    self.wal.checkpoint(seq)
+                return None
             started = time.monotonic()
             build_dir, manifest = write_compacted(self.data_dir, snap)
             # A crash here: the artifacts hold seq, the log still holds <= seq; replay skips them.

@@ -78,7 +78,7 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
         compactor_box: list[Compactor] = []
         writer = CatalogWriter(state, client, wal, max_batch_products=config.max_batch_products,
                                on_write=lambda: compactor_box[0].notify())
-        snapshot = writer.replay(snapshot)  # every acknowledged write, before anything is served
+        snapshot = with_log_replayed(snapshot, wal, writer)  # before anything is served
         compactor_box.append(Compactor(state, wal, data_dir, replay=writer.replay,
                                        search_params=config.index_params,
                                        every_writes=config.compact_every_writes,
@@ -87,6 +87,25 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
         wal.close()
         raise
     return Store(snapshot, writer, wal, compactor_box[0])
+
+
+def with_log_replayed(snapshot: Snapshot, wal: WriteAheadLog, writer: CatalogWriter) -> Snapshot:
+    """`snapshot` with every acknowledged write the log holds after it applied. A log behind the
+    artifacts (deleted by hand) numbers new writes after theirs (else a restart would skip them
+    as already compacted); one with records behind them is refused."""
+    if wal.last_sequence < snapshot.sequence:
+        _log_behind_artifacts(wal, snapshot.sequence)
+    return writer.replay(snapshot)
+
+
+def _log_behind_artifacts(wal: WriteAheadLog, artifacts_seq: int) -> None:
+    if wal.pending_records:
+        raise StartupError(f"{wal.path} ends at seq {wal.last_sequence} but the artifacts hold the "
+                           f"writes through seq {artifacts_seq}: this log belongs to other "
+                           "artifacts; move it away (its writes are not served) and start again")
+    log.warning("%s is empty and behind the artifacts (deleted?): numbering new writes after seq "
+                "%d", wal.path, artifacts_seq)
+    wal.start_after(artifacts_seq)
 
 
 def _stored_report(manifest: dict, csv_path: Path, catalog: Catalog) -> LoadReport:

@@ -415,21 +415,37 @@ class WriteAheadLog:
                     break
                 offset = scan.end
             tail = data[keep_from:written_end]
-            fd = os.open(self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                _write_all(fd, _header(seq) + tail)
-                os.fsync(fd)
-                os.replace(self._tmp_path, self.path)
-                _fsync_dir(self.path.parent)
-            except BaseException:
-                os.close(fd)
-                raise
-            old, self._fd = self._fd, fd
-            os.close(old)
-            self._base_seq = seq
-            self._written = self._durable = (written_seq, _HEADER.size + len(tail))
+            self._rewrite(seq, tail, written_seq)
             log.info("%s: checkpoint at seq %d, %d bytes of later records kept",
                      self.path, seq, len(tail))
+
+    def start_after(self, seq: int) -> None:
+        """Number the next write seq + 1, for a log that holds no record (new, or deleted by
+        hand) beside artifacts that already hold the writes through `seq`. ValueError when the
+        log holds records."""
+        with self._write_lock, self._sync_lock:
+            self._check_usable()
+            if self._written[0] != self._base_seq:
+                raise ValueError(f"{self.path} holds records {self._base_seq + 1}.."
+                                 f"{self._written[0]}: it cannot be renumbered")
+            if seq > self._base_seq:
+                self._rewrite(seq, b"", seq)
+
+    def _rewrite(self, base_seq: int, tail: bytes, last_seq: int) -> None:
+        """Replace the file by a header at `base_seq` and `tail`, atomically (both locks held)."""
+        fd = os.open(self._tmp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, _header(base_seq) + tail)
+            os.fsync(fd)
+            os.replace(self._tmp_path, self.path)
+            _fsync_dir(self.path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        old, self._fd = self._fd, fd
+        os.close(old)
+        self._base_seq = base_seq
+        self._written = self._durable = (last_seq, _HEADER.size + len(tail))
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from index_service.filters import FilterSpec
 from index_service.lexical import LexicalIndex
 from index_service.search import SearchCore
 from index_service.snapshot import ServedState, Snapshot
+from index_service.startup import with_log_replayed
 from index_service.wal import WriteAheadLog
 from index_service.writes import CatalogWriter
 from tests.test_index_support import TINY_ROWS, write_tiny_csv
@@ -36,7 +37,8 @@ class FakeEmbedder:
 
 class Service:
     """The index service's write path over one data directory; `restart()` reopens it as a new
-    process would (the artifacts in CURRENT, then the log replayed)."""
+    process would (startup.open_store without the embedder: the artifacts in CURRENT, then the
+    log replayed)."""
 
     def __init__(self, data_dir, every_writes=0):
         self.data_dir, self.every_writes = data_dir, every_writes
@@ -49,7 +51,8 @@ class Service:
                                     on_write=lambda: self.compactor.notify())
         build_dir, manifest = artifacts.current_build(self.data_dir)
         self.replayed = sum(1 for _ in self.wal.replay(after_seq=manifest.get("wal_sequence", 0)))
-        self.state.swap(self.writer.replay(Snapshot.load(build_dir, manifest, {})))
+        self.state.swap(with_log_replayed(Snapshot.load(build_dir, manifest, {}), self.wal,
+                                          self.writer))
         self.compactor = Compactor(self.state, self.wal, self.data_dir, replay=self.writer.replay,
                                    search_params={}, every_writes=self.every_writes, every_bytes=0)
 
@@ -123,6 +126,16 @@ def test_crash_between_artifacts_and_checkpoint_applies_nothing_twice(service):
     assert service.compactor.compact() == 4  # and the store compacts cleanly from there
     service.restart()
     assert service.replayed == 0 and service.ids() == before
+
+
+def test_a_checkpoint_missed_by_a_crash_is_made_up_without_a_new_build(service):
+    service.upsert(product("n1", "Teak garden bench"))
+    build_dir, _ = write_compacted(service.data_dir, service.state.snapshot)  # ... and SIGKILL
+    service.restart()
+    assert service.replayed == 0 and service.wal.base_sequence == 0
+    assert service.compactor.compact() is None           # nothing new to build ...
+    assert service.wal.base_sequence == 1                # ... but the log is checkpointed
+    assert artifacts.current_build(service.data_dir)[0] == build_dir
 
 
 def test_writes_during_a_compaction_are_kept(service, monkeypatch):
@@ -210,3 +223,16 @@ def test_a_search_sees_a_batch_entirely_or_not_at_all(service):
         t.join()
     assert not errors and len(seen) > 10
     assert all(count in (0, 5) for counts in seen for count in counts)
+
+
+def test_a_deleted_log_beside_compacted_artifacts_numbers_new_writes_after_them(service):
+    service.upsert(product("n1", "Teak garden bench"))
+    service.upsert(product("n2", "Jute doormat"))
+    service.compactor.compact()
+    service.wal.close()
+    (service.data_dir / "catalog.wal").unlink()           # removed by hand
+    service.open()
+    assert service.ids().count("n1") == 1 and service.wal.base_sequence == 2
+    assert service.upsert(product("n3", "Wicker basket"))[2] == 3
+    service.restart()
+    assert service.replayed == 1 and "n3" in service.ids()
