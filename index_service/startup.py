@@ -75,18 +75,17 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
     try:
         snapshot = prepare(config, client, progress=progress, wal_base_seq=wal.base_sequence,
                            wal_last_seq=wal.last_sequence)
-        compactor_box: list[Compactor] = []
-        writer = CatalogWriter(state, client, wal, max_batch_products=config.max_batch_products,
-                               on_write=lambda: compactor_box[0].notify())
+        writer = CatalogWriter(state, client, wal, max_batch_products=config.max_batch_products)
         snapshot = with_log_replayed(snapshot, wal, writer)  # before anything is served
-        compactor_box.append(Compactor(state, wal, data_dir, replay=writer.replay,
-                                       search_params=config.index_params,
-                                       every_writes=config.compact_every_writes,
-                                       every_bytes=config.compact_every_bytes))
+        compactor = Compactor(state, wal, data_dir, replay=writer.replay,
+                              search_params=config.index_params,
+                              every_writes=config.compact_every_writes,
+                              every_bytes=config.compact_every_bytes)
+        writer.on_write = compactor.notify
     except BaseException:
         wal.close()
         raise
-    return Store(snapshot, writer, wal, compactor_box[0])
+    return Store(snapshot, writer, wal, compactor)
 
 
 def with_log_replayed(snapshot: Snapshot, wal: WriteAheadLog, writer: CatalogWriter) -> Snapshot:
