@@ -236,3 +236,17 @@ def test_a_deleted_log_beside_compacted_artifacts_numbers_new_writes_after_them(
     assert service.upsert(product("n3", "Wicker basket"))[2] == 3
     service.restart()
     assert service.replayed == 1 and "n3" in service.ids()
+
+
+def test_a_log_with_records_behind_the_artifacts_is_refused(service):
+    from index_service.startup import StartupError
+    for pid in ("n1", "n2"):
+        service.upsert(product(pid, f"Rug {pid}"))
+    service.compactor.compact()
+    service.wal.close()
+    (service.data_dir / "catalog.wal").unlink()
+    with WriteAheadLog(service.data_dir / "catalog.wal") as other:  # another store's log
+        other.append("delete", b"DEL1\x00\x00\x00\x00")
+    with pytest.raises(StartupError, match="belongs to other artifacts"):
+        service.open()
+    service.wal.close()
