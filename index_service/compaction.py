@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
 
 from . import artifacts, vectors
 from .catalog_updates import select
@@ -36,6 +37,12 @@ from .wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE_S = 30.0
+
+COMPACTIONS = Counter("index_compactions_total", "Compactions of the write-ahead log, by outcome",
+                      ["outcome"])
+COMPACTION_SECONDS = Histogram("index_compaction_seconds", "Time one compaction took",
+                               buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300))
+WAL_PENDING = Gauge("index_wal_pending_records", "Logged writes not yet compacted into artifacts")
 
 
 def write_compacted(data_dir: Path, snap: Snapshot) -> tuple[Path, dict]:
@@ -97,6 +104,7 @@ class Compactor:
 
     def notify(self) -> None:
         """Called after each acknowledged write: wakes the thread when compaction is due."""
+        WAL_PENDING.set(self.wal.pending_records)
         if self.due():
             self._due.set()
 
@@ -109,6 +117,7 @@ class Compactor:
             try:
                 self.compact()
             except Exception:  # noqa: BLE001 - keep serving; the log still holds every write
+                COMPACTIONS.labels("failed").inc()
                 log.exception("compaction failed; the log keeps every write, retrying in %.0f s",
                               RETRY_AFTER_FAILURE_S)
                 if self._stopping.wait(RETRY_AFTER_FAILURE_S):
@@ -134,6 +143,9 @@ class Compactor:
                 self.state.swap(fresh)
             self.compactions += 1
             self.compacted.set()
+            COMPACTIONS.labels("ok").inc()
+            COMPACTION_SECONDS.observe(time.monotonic() - started)
+            WAL_PENDING.set(self.wal.pending_records)
             log.info("compacted %d products through seq %d into %s in %.2f s (%d later writes "
                      "re-applied)", manifest["product_count"], seq, build_dir.name,
                      time.monotonic() - started, fresh.sequence - seq)
