@@ -5,11 +5,16 @@ Precedence: command-line flag > environment variable > default.
 """
 from __future__ import annotations
 
-import argparse
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from servekit.flags import config_from_args
 
 MIB = 1024 * 1024
+
+
+def env_var(name: str) -> str:
+    """EMBEDDER_<NAME>, e.g. `max_batch_size` -> EMBEDDER_MAX_BATCH_SIZE."""
+    return "EMBEDDER_" + name.upper()
 
 
 @dataclass(frozen=True)
@@ -58,30 +63,10 @@ class EmbedderConfig:
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
                   environ: dict[str, str] | None = None) -> "EmbedderConfig":
-        env = os.environ if environ is None else environ
-        defaults = cls()
-        parser = argparse.ArgumentParser(
-            prog="python -m embedder_service",
+        return config_from_args(
+            cls, prog="python -m embedder_service", env_name=env_var, argv=argv, environ=environ,
             description="recsys.v1.Embedder gRPC server: texts -> sentence-transformers vectors. "
                         "Every flag falls back to the environment variable EMBEDDER_<FLAG>.")
-        for f in fields(cls):
-            env_name = "EMBEDDER_" + f.name.upper()
-            default = getattr(defaults, f.name)
-            kind = type(default)
-            raw = env.get(env_name)
-            if raw is not None and raw != "":
-                try:
-                    default = kind(raw)
-                except ValueError:
-                    parser.error(f"environment variable {env_name}={raw!r} is not a valid {kind.__name__}")
-            parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=default,
-                                help=f"(env {env_name}, default {getattr(defaults, f.name)!r})")
-        args = parser.parse_args(argv)
-        config = cls(**vars(args))
-        problem = config.problem()
-        if problem:
-            parser.error(problem)
-        return config
 
     def problem(self) -> str | None:
         """What is wrong with these settings, or None."""
