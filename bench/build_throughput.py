@@ -3,7 +3,7 @@
     python -m bench.build_throughput [--catalog CSV] [--rounds 3]
 
 First, in-process `SentenceTransformer.encode` of the catalog's search texts (the app's recipe) at
-batch sizes 16 and 32 (encode sorts by length itself) picks the best batch size. Then --rounds
+batch sizes 8, 16 and 32 (encode sorts by length itself) picks the best batch size. Then --rounds
 rounds, each: in-process encode at that batch size, then the index service builds the same catalog
 through a real embedder into a fresh --data-dir (the manifest's build_seconds: read CSV, embed,
 index, lexical model, atomic write). Each round's ratio = (products / build_seconds) / in-process
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = catalog.search_texts()
     print(f"[build_throughput] {len(catalog)} products from {args.catalog}", flush=True)
 
-    first = in_process_rates(texts, [16, 32])
+    first = in_process_rates(texts, [8, 16, 32])
     best_bs = max(first, key=first.get)
     rounds = []
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp, \
