@@ -147,7 +147,7 @@ def row_for(r: dict) -> Row:
     return Row(
         goal=f"{synthetic.size_name(n)} {r['type']}{param}: " + ", ".join(checks),
         measured=(f"build {r['build_seconds']:.0f} s; start {r['startup_s']:.1f} s; RSS "
-                  f"{r['rss_after_start_mb'] / 1024:.2f}/{r['rss_after_search_mb'] / 1024:.2f} GB "
+                  f"{r['rss_after_start_mb'] / 1024:.2f}/{r['rss_after_search_mb'] / 1024:.2f} GiB "
                   f"(start/after search); FAISS p50 {fmt_ms(faiss_p50)} p99 "
                   f"{fmt_ms(r['faiss']['p99_ms'])}; end-to-end p50 {fmt_ms(r['end_to_end']['p50_ms'])}"),
         ratio=f"recall {recall:.3f}, RSS {r['rss_x_raw']:.2f}x raw",
@@ -167,11 +167,15 @@ def _limits(r: dict, failed: list[str]) -> str:
                          "FAISS time: lower ef-search / nprobe, or FAISS's OpenMP threads spinning "
                          "on a busy machine (OMP_WAIT_POLICY)")
         elif name.startswith("start"):
-            notes.append("start-up: loading catalog/lexical/index files")
+            notes.append("start-up: loading the artifacts (" + _largest(r) + ")")
         elif name.startswith("RSS"):
-            big = sorted(r["artifact_mb"].items(), key=lambda kv: -kv[1])[:3]
-            notes.append("RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in big))
+            notes.append("RSS: " + _largest(r))
     return "; ".join(notes)
+
+
+def _largest(r: dict) -> str:
+    big = sorted(r["artifact_mb"].items(), key=lambda kv: -kv[1])[:3]
+    return ", ".join(f"{k} {v:.0f} MiB" for k, v in big)
 
 
 def estimate_rows(results: list[dict], target: int = 1_000_000) -> list[Row]:
@@ -194,7 +198,7 @@ def estimate_rows(results: list[dict], target: int = 1_000_000) -> list[Row]:
             goal=f"estimate at {synthetic.size_name(target)} {kind} (linear from "
                  f"{synthetic.size_name(a['products'])}/{synthetic.size_name(b['products'])})",
             measured=(f"build ~{at('build_seconds') / 60:.0f} min{growth}; "
-                      f"start ~{at('startup_s'):.0f} s; RSS ~{rss / 1024:.1f} GB"),
+                      f"start ~{at('startup_s'):.0f} s; RSS ~{rss / 1024:.1f} GiB"),
             ratio=f"RSS ~{rss / raw:.2f}x raw", met=None,
             limits="an estimate, not a measurement: run --sizes 10k,100k,1m"))
     return rows
