@@ -33,6 +33,9 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "scale": ("bench.scale", [], ["--sizes", "2k", "--queries", "30"], 3600),
     "horizontal": ("bench.horizontal", [], ["--queries", "40", "--threads", "0",
                                             "--phase-seconds", "15"], 900),
+    "load": ("bench.load", [], ["--seconds", "10"], 600),
+    "write_cost": ("bench.write_cost", [], ["--size", "5k", "--repeats", "1"], 900),
+    "crash_soak": ("bench.crash_soak", [], ["--kills", "3", "--seconds", "30"], 1200),
 }
 # Opt-in (--with-1m): a million products. HNSW is built with M 16 / efConstruction 64 and IVF with
 # 1024 lists (training 4*sqrt(N) = 4000 lists on 1M x 384 takes too long on 2 cores); flat at 1M is
