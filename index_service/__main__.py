@@ -1,9 +1,16 @@
 """`python -m index_service --port P --embedder HOST:P --catalog CSV --data-dir DIR [...]`"""
-import logging
-import sys
+import os
 
-from .config import IndexConfig
-from .server import serve
+# Before anything imports faiss (and its OpenMP runtime, which reads this once at load): idle
+# OpenMP threads sleep instead of spinning. A spinning team steals the shared cores from the gRPC
+# threads and the embedder: IVF at 100k measured 14.0 ms p50 spinning vs 1.49 ms passive.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from .config import IndexConfig  # noqa: E402
+from .server import serve  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
