@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from .durable_io import fsync_dir
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -42,20 +44,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _fsync_tree(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             with open(os.path.join(dirpath, name), "rb+") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(Path(dirpath))
+        fsync_dir(Path(dirpath))
 
 
 def current_build(data_dir: Path) -> tuple[Path, dict] | None:
@@ -90,14 +85,14 @@ def write_build(data_dir: Path, manifest: dict, write_files: Callable[[Path], No
         _fsync_tree(tmp)
         final = data_dir / f"build-{build_id}"
         os.rename(tmp, final)
-        _fsync_dir(data_dir)
+        fsync_dir(data_dir)
         pointer_tmp = data_dir / f".{CURRENT}.tmp"
         with open(pointer_tmp, "w") as f:
             f.write(final.name + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(pointer_tmp, data_dir / CURRENT)
-        _fsync_dir(data_dir)
+        fsync_dir(data_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

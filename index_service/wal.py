@@ -55,6 +55,8 @@ import numpy as np
 
 from client.generated.recsys.v1 import index_pb2
 
+from .durable_io import fsync_dir
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"RSYSWAL1"
@@ -88,13 +90,6 @@ def _header(base_seq: int) -> bytes:
     head = MAGIC + struct.pack("<Q", base_seq)
     return _HEADER.pack(MAGIC, base_seq, _crc(head))
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -234,7 +229,7 @@ class WriteAheadLog:
         finally:
             os.close(fd)
         os.replace(self._tmp_path, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _lock(self, lock_path: Path) -> int:
         """Hold an exclusive flock on `lock_path` while open (the kernel drops it if we die)."""
@@ -438,7 +433,7 @@ class WriteAheadLog:
             _write_all(fd, _header(base_seq) + tail)
             os.fsync(fd)
             os.replace(self._tmp_path, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except BaseException:
             os.close(fd)
             raise
