@@ -130,3 +130,62 @@ def test_save_load_round_trip_on_the_shared_catalog(tmp_path):
         np.testing.assert_array_equal(loaded.scores(query), index.scores(query))
         a, b = index.search(query, k=10), loaded.search(query, k=10)
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def _ikarus_texts():
+    pd = pytest.importorskip("pandas")
+    if not IKARUS_CSV.exists():
+        pytest.skip(f"{IKARUS_CSV} not present")
+    frame = pd.read_csv(IKARUS_CSV).fillna("")
+    return (frame["title"] + " " + frame["brand"] + " " + frame["description"]).tolist()
+
+
+QUERIES = ["cozy wooden chair for study table", "Ünïcode café chair", "the", "", "zzz qqq"]
+
+
+def test_scores_equal_sklearns_tfidf_exactly_also_for_rows_added_after_the_fit(tmp_path):
+    """The index keeps no TfidfVectorizer (sorted term array + searchsorted instead of its dict):
+    queries and added rows must still be exactly what the fitted vectorizer computes."""
+    sp = pytest.importorskip("scipy.sparse")
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    texts = _ikarus_texts()
+    vectorizer = TfidfVectorizer(min_df=2, ngram_range=(1, 2))
+    fitted = vectorizer.fit_transform(texts[:200])
+    matrix = sp.vstack([fitted, vectorizer.transform(texts[200:])]).tocsc()
+    index = LexicalIndex().fit(texts[:200]).with_rows(texts[200:])
+    index.save(tmp_path / "lex.npz")
+    loaded = LexicalIndex.load(tmp_path / "lex.npz")
+    for query in QUERIES:
+        q = vectorizer.transform([query])
+        expected = np.asarray(matrix[:, q.indices] @ q.data).ravel()
+        np.testing.assert_array_equal(index.scores(query), expected)
+        np.testing.assert_array_equal(loaded.scores(query), expected)
+
+
+def test_format_1_file_still_loads_with_the_same_scores(tmp_path, caplog):
+    """Format 1 (before CSC + UTF-8 terms): CSR matrix and str terms; loaded with a log line."""
+    sp = pytest.importorskip("scipy.sparse")
+    texts = _ikarus_texts()
+    index = LexicalIndex().fit(texts)
+    index.save(tmp_path / "v2.npz")
+    with np.load(tmp_path / "v2.npz") as z:
+        terms = np.char.decode(z["terms"], "utf-8")
+        csr = sp.csr_matrix(sp.csc_matrix((z["data"], z["indices"], z["indptr"]),
+                                          shape=tuple(z["shape"])))
+        idf = z["idf"]
+    with open(tmp_path / "v1.npz", "wb") as f:
+        np.savez(f, format_version=np.array(1), terms=terms, idf=idf, data=csr.data,
+                 indices=csr.indices, indptr=csr.indptr, shape=np.array(csr.shape))
+    with caplog.at_level("WARNING"):
+        old = LexicalIndex.load(tmp_path / "v1.npz")
+    assert "format 1" in caplog.text
+    assert old.vocabulary_size == index.vocabulary_size and len(old) == len(index)
+    for query in QUERIES:
+        np.testing.assert_array_equal(old.scores(query), index.scores(query))
+
+
+def test_unknown_format_is_refused(tmp_path):
+    with open(tmp_path / "lex.npz", "wb") as f:
+        np.savez(f, format_version=np.array(99))
+    with pytest.raises(ValueError, match="format 99"):
+        LexicalIndex.load(tmp_path / "lex.npz")
