@@ -11,10 +11,12 @@ import sys  # noqa: E402
 
 from .config import IndexConfig  # noqa: E402
 from .server import serve  # noqa: E402
+from .vectors.base import set_search_threads  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     config = IndexConfig.from_args(argv)
+    set_search_threads(config.faiss_threads)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return serve(config)

@@ -28,6 +28,8 @@ _HELP = {
     "hnsw_ef_search": "HNSW search breadth (raised to k when k is larger)",
     "ivf_nlist": "IVF clusters; 0 = 4*sqrt(N)",
     "ivf_nprobe": "IVF clusters visited per search",
+    "faiss_threads": "OpenMP threads of one FAISS search call; 0 = OpenMP's default (every core). "
+                     "Concurrent calls already share the cores; builds always use every core",
     "on_model_change": "artifacts built with another model than the embedder's: refuse (default) or rebuild",
     "metrics_port": "Prometheus /metrics port; 0 = off",
     "max_k": "largest k a search may ask for",
@@ -78,6 +80,7 @@ class IndexConfig:
     hnsw_ef_search: int = 128
     ivf_nlist: int = 0
     ivf_nprobe: int = 16
+    faiss_threads: int = 1
     on_model_change: str = "refuse"
     metrics_port: int = 0
     max_k: int = 1000
@@ -128,8 +131,8 @@ class IndexConfig:
                      "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
             if getattr(self, name) < 1:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-        for name in ("query_cache_size", "ivf_nlist", "embed_timeout_s", "embedder_wait_s",
-                     "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes"):
+        for name in ("query_cache_size", "ivf_nlist", "faiss_threads", "embed_timeout_s",
+                     "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:

@@ -17,6 +17,14 @@ from .exact import exact_topk
 
 EXACT_SCAN_FRACTION = 0.02
 EXACT_SCAN_MIN_ROWS = 4096
+_search_threads = 0  # OpenMP threads of one search call; 0: OpenMP's default
+
+
+def set_search_threads(n: int) -> None:
+    """OpenMP threads each search call uses (0: OpenMP's default, every core). Applied per call
+    in the calling thread (OpenMP's thread count is per thread), so builds keep every core."""
+    global _search_threads
+    _search_threads = int(n)
 
 
 def normalize(vectors: np.ndarray, copy: bool = True) -> np.ndarray:
@@ -75,6 +83,8 @@ class VectorIndex(ABC):
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, rows) per query, best first; rows may hold -1 past the last hit."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if _search_threads:
+            faiss.omp_set_num_threads(_search_threads)
         n = self.ntotal
         if allowed is None:
             k_eff = min(k, n)
