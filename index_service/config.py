@@ -23,11 +23,14 @@ _HELP = {
     "columns": "map catalog columns onto ours, e.g. id=item_id,title=name",
     "embeddings": "import precomputed embeddings (.npy, one row per catalog row) instead of embedding",
     "index_type": "vector index: flat (exact), hnsw or ivf",
-    "hnsw_m": "HNSW graph degree",
+    "hnsw_m": "HNSW graph degree (build; 32 with --hnsw-ef-construction 200 builds a better graph "
+              "2-5x slower)",
     "hnsw_ef_construction": "HNSW build breadth",
-    "hnsw_ef_search": "HNSW search breadth (raised to k when k is larger)",
-    "ivf_nlist": "IVF clusters; 0 = 4*sqrt(N)",
-    "ivf_nprobe": "IVF clusters visited per search",
+    "hnsw_ef_search": "HNSW search breadth (raised to k when k is larger; no rebuild to change). "
+                      "With M 16 / efC 64, recall@10 0.97 at 100k products; 1024 for 0.95 at 1M",
+    "ivf_nlist": "IVF clusters (build); 0 = 4*sqrt(N), at most 1024 (training time on few cores)",
+    "ivf_nprobe": "IVF clusters visited per search (recall@10 0.95 at 100k, 0.98 at 1M with 1024 "
+                  "lists; 16 gave 0.71 at 100k)",
     "faiss_threads": "OpenMP threads of one FAISS search call; 0 = OpenMP's default (every core). "
                      "Concurrent calls already share the cores; builds always use every core",
     "on_model_change": "artifacts built with another model than the embedder's: refuse (default) or rebuild",
@@ -75,11 +78,11 @@ class IndexConfig:
     columns: str = ""
     embeddings: str = ""
     index_type: str = "flat"
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
-    hnsw_ef_search: int = 128
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 256
     ivf_nlist: int = 0
-    ivf_nprobe: int = 16
+    ivf_nprobe: int = 64
     faiss_threads: int = 1
     on_model_change: str = "refuse"
     metrics_port: int = 0

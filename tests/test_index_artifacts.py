@@ -54,7 +54,7 @@ def test_config_flags_env_and_errors(capsys):
     env = {"INDEX_PORT": "6000", "INDEX_MAX_K": "50", "INDEX_TYPE": "hnsw"}
     config = IndexConfig.from_args(["--catalog", "c.csv", "--data-dir", "d", "--max-k", "70"], env)
     assert (config.port, config.max_k, config.index_type) == (6000, 70, "hnsw")
-    assert config.index_params == {"m": 32, "ef_construction": 200, "ef_search": 128}
+    assert config.index_params == {"m": 16, "ef_construction": 64, "ef_search": 256}
     for argv, message in [([], "--catalog"), (["--catalog", "c"], "--data-dir"),
                           (["--catalog", "c", "--data-dir", "d", "--index-type", "annoy"], "index-type"),
                           (["--catalog", "c", "--data-dir", "d", "--max-k", "0"], "--max-k")]:
