@@ -164,8 +164,8 @@ def _limits(r: dict, failed: list[str]) -> str:
             notes.append(f"recall: raise {'--hnsw-ef-search' if r['type'] == 'hnsw' else '--ivf-nprobe'}")
         elif name.startswith("FAISS"):
             notes.append("FAISS time: exact scan of every vector" if r["type"] == "flat" else
-                         "FAISS time: lower ef-search / nprobe, or FAISS's OpenMP threads spinning "
-                         "on a busy machine (OMP_WAIT_POLICY)")
+                         "FAISS time: vectors scanned per query (IVF: nprobe lists of ~N/nlist each; "
+                         "HNSW: ef-search); lower them at some recall")
         elif name.startswith("start"):
             notes.append("start-up: loading the artifacts (" + _largest(r) + ")")
         elif name.startswith("RSS"):
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                              "at 100k), recall met through ef-search")
     parser.add_argument("--hnsw-ef-search", default="128,256,512",
                         help="values tried in turn (restarts from artifacts) until recall@10 >= 0.95")
-    parser.add_argument("--ivf-nlist", type=int, default=0, help="0: the service's default, 4*sqrt(N)")
+    parser.add_argument("--ivf-nlist", type=int, default=0, help="0: the service's default, 4*sqrt(N) capped at 1024")
     parser.add_argument("--ivf-nprobe", default="32,64,128",
                         help="values tried in turn until recall@10 >= 0.95 (the service default 16 gives "
                              "~0.71 at 100k on these vectors)")
