@@ -5,8 +5,7 @@ import logging
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.access import AccessError, server_access
-from servekit.health import Health
-from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
+from servekit.lifecycle import serve_until_signal, start_server
 from servekit.metrics import serve_metrics
 
 from .backend import SentenceTransformerBackend
@@ -39,14 +38,12 @@ def serve(config: EmbedderConfig) -> None:
                                config.token_file)
     except AccessError as exc:
         raise SystemExit(f"embedder_service: {exc}") from None
-    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
-                          extra_interceptors=access.interceptors)
     servicer = EmbedderServicer(config)
-    embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, server)
-    health = Health(server, [SERVICE_NAME])
-    add_reflection(server, [SERVICE_NAME])
-    port = bind(server, config.address, access.credentials)
-    server.start()
+    server, health, port = start_server(
+        service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
+        add_servicer=lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, s),
+        interceptors=access.interceptors, max_workers=config.grpc_workers,
+        max_message_bytes=config.max_message_bytes)
     log.info("listening on %s:%d, %s (NOT_SERVING while the model loads)", config.host, port,
              access.describe())
     serve_metrics(config.metrics_port, config.host)

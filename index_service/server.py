@@ -9,8 +9,7 @@ from prometheus_client import Gauge
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from servekit.access import client_credentials, client_token, server_access
-from servekit.health import Health
-from servekit.lifecycle import add_reflection, bind, build_server, serve_until_signal
+from servekit.lifecycle import serve_until_signal, start_server
 from servekit.metrics import serve_metrics
 
 from .config import IndexConfig, embedder_target
@@ -46,15 +45,12 @@ def serve(config: IndexConfig) -> int:
                               credentials=embedder_credentials, token=embedder_token)
     state = ServedState()
     core = SearchCore(state, embedder, max_k=config.max_k, max_batch_products=config.max_batch_products)
-    server = build_server(max_workers=config.grpc_workers, max_message_bytes=config.max_message_bytes,
-                          max_concurrent_rpcs=config.max_concurrent_rpcs,
-                          extra_interceptors=access.interceptors)
     servicer = IndexServicer(core)
-    index_pb2_grpc.add_IndexServicer_to_server(servicer, server)
-    health = Health(server, [SERVICE_NAME])
-    add_reflection(server, [SERVICE_NAME])
-    port = bind(server, config.address, access.credentials)
-    server.start()
+    server, health, port = start_server(
+        service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
+        add_servicer=lambda s: index_pb2_grpc.add_IndexServicer_to_server(servicer, s),
+        interceptors=access.interceptors, max_workers=config.grpc_workers,
+        max_message_bytes=config.max_message_bytes, max_concurrent_rpcs=config.max_concurrent_rpcs)
     log.info("listening on %s:%d, %s (NOT_SERVING while the index loads or builds)", config.host,
              port, access.describe())
     serve_metrics(config.metrics_port, config.host)

@@ -68,3 +68,20 @@ def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
     if on_stop is not None:
         on_stop()
     log.info("stopped")
+
+
+def start_server(*, service_name: str, add_servicer, address: str, credentials,
+                 interceptors: tuple, max_workers: int, max_message_bytes: int,
+                 max_concurrent_rpcs: int | None = None) -> tuple[grpc.Server, Health, int]:
+    """Build, wire (the service, health NOT_SERVING, reflection), bind and start a server.
+
+    Returns (server, health, port): the caller loads what it serves, then `health.set_serving(True)`
+    and `serve_until_signal(...)`."""
+    server = build_server(max_workers=max_workers, max_message_bytes=max_message_bytes,
+                          extra_interceptors=interceptors, max_concurrent_rpcs=max_concurrent_rpcs)
+    add_servicer(server)
+    health = Health(server, [service_name])
+    add_reflection(server, [service_name])
+    port = bind(server, address, credentials)
+    server.start()
+    return server, health, port
