@@ -78,6 +78,15 @@ class ServiceProcess:
                 self.proc.wait()
         return self.proc.returncode
 
+    @contextlib.contextmanager
+    def serving_until_clean_exit(self, timeout: float = 180.0):
+        """For module fixtures: wait until SERVING, yield the process, then SIGTERM it and assert
+        it exited 0 (a clean drain is part of what the tests check)."""
+        try:
+            yield self.wait_serving(timeout)
+        finally:
+            assert self.terminate() == 0, self.output()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()

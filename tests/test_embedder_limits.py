@@ -24,11 +24,8 @@ def server():
         "EMBEDDER_MAX_TEXTS_PER_REQUEST": str(MAX_TEXTS), "EMBEDDER_MAX_CHARS_PER_TEXT": str(MAX_CHARS),
         "EMBEDDER_MAX_QUEUE_TEXTS": str(MAX_QUEUE), "EMBEDDER_MAX_MESSAGE_BYTES": str(MAX_MESSAGE),
         "EMBEDDER_MAX_BATCH_SIZE": "4"})
-    try:
-        proc.wait_serving()
+    with proc.serving_until_clean_exit():
         yield proc
-    finally:
-        assert proc.terminate() == 0, proc.output()
 
 
 @pytest.fixture(scope="module")

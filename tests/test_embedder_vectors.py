@@ -27,12 +27,9 @@ def server():
     port, metrics_port = free_port(), free_port()
     proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port", str(metrics_port)],
                           port)
-    try:
-        proc.wait_serving()
-        proc.metrics_port = metrics_port
+    proc.metrics_port = metrics_port
+    with proc.serving_until_clean_exit():
         yield proc
-    finally:
-        assert proc.terminate() == 0, proc.output()
 
 
 @pytest.fixture(scope="module")
