@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .columns import IdLookup, ListColumn, StringColumn
+from .columns import IdLookup, ListColumn, StringColumn, load_mapped
 
 TEXT_FIELDS = ("title", "brand", "description", "categories", "material", "color")
 SEARCH_TEXT_ORDER = ("title", "brand", "categories", "material", "color", "description")
@@ -203,14 +203,14 @@ class Catalog:
         meta = json.loads((directory / "catalog.json").read_text())
         return cls(
             strings={name: StringColumn.load(directory, name) for name in _STRING_FIELDS},
-            brands=np.load(directory / "brands.npy", mmap_mode="r"), brand_vocab=meta["brand_vocab"],
+            brands=load_mapped(directory / "brands.npy"), brand_vocab=meta["brand_vocab"],
             breadcrumbs=ListColumn.load(directory, "breadcrumbs"),
             category_vocab=meta["category_vocab"],
-            price=np.load(directory / "price.npy", mmap_mode="r"),
+            price=load_mapped(directory / "price.npy"),
             attributes={name: StringColumn.load(directory, f"attr{i}")
                         for i, name in enumerate(meta["attributes"])},
             lookup=IdLookup.load(directory, "lookup"),
-            source_rows=np.load(directory / "source_rows.npy", mmap_mode="r"),
+            source_rows=load_mapped(directory / "source_rows.npy"),
             median_price=float(meta.get("median_price", 0.0)))
 
 

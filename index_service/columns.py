@@ -11,6 +11,15 @@ from typing import Iterable, Sequence
 import numpy as np
 
 
+def load_mapped(path: Path) -> np.ndarray:
+    """A saved .npy array, memory-mapped read-only, as a plain ndarray.
+
+    The view shares the mapping (nothing is read until used) but drops np.memmap's Python-level
+    `__getitem__` / `__array_finalize__`, which made reading one product's fields ~4x slower.
+    """
+    return np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
+
 class _NpyArrays:
     """Saves its `__slots__` arrays as NAME.<slot>.npy; loads them memory-mapped."""
 
@@ -22,7 +31,7 @@ class _NpyArrays:
 
     @classmethod
     def load(cls, directory: Path, name: str):
-        return cls(*(np.load(directory / f"{name}.{slot}.npy", mmap_mode="r") for slot in cls.__slots__))
+        return cls(*(load_mapped(directory / f"{name}.{slot}.npy") for slot in cls.__slots__))
 
 
 class StringColumn(_NpyArrays):

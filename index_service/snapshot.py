@@ -25,6 +25,7 @@ import numpy as np
 from servekit.errors import Unavailable
 
 from .catalog import Catalog
+from .columns import load_mapped
 from .catalog_updates import concat, products_catalog
 from . import vectors as vector_backends
 from .lexical import LexicalIndex
@@ -47,7 +48,7 @@ class Snapshot:
     def load(cls, build_dir: Path, manifest: dict, search_params: dict) -> "Snapshot":
         """The snapshot of one build directory (embeddings and catalog memory-mapped). Its
         sequence is the manifest's `wal_sequence`: the last logged write the build holds."""
-        embeddings = np.load(build_dir / "embeddings.npy", mmap_mode="r")
+        embeddings = load_mapped(build_dir / "embeddings.npy")
         params = {**manifest.get("index_params", {}), **search_params}
         index = vector_backends.load(manifest["index_type"], build_dir / "faiss.index", embeddings,
                                      params)
