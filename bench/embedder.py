@@ -12,8 +12,9 @@ then one short query's latency through the service and in-process, in pairs (sam
 Ratios are medians over rounds of service / same-round in-process (the machine is shared: load
 drifts). Prints a table and writes bench/results/embedder.json. Clients are gRPC futures on one
 channel (a bounded number in flight), so the client's own CPU stays small; it still shares the
-machine's cores with the server. Both sides run with the same OpenMP wait policy (--omp-wait-policy,
-PASSIVE by default as in the server), so the ratio measures the service, not the policy.
+machine's cores with the server. Both sides run with the same OpenMP wait policy and spin count
+(--omp-wait-policy PASSIVE and --omp-spin-count 10000 by default, as in the server), so the ratio
+measures the service, not the OpenMP settings.
 """
 from __future__ import annotations
 
@@ -185,7 +186,8 @@ def run(args) -> dict:
     results: dict = {
         "texts": len(texts), "rounds": len(rounds), "budget_s": args.budget_s,
         "machine": f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
-                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
+                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+                   f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}",
         "server": {"max_batch_size": info.max_batch_size, "max_batch_wait_ms": info.max_batch_wait_ms,
                    "args": args.server_arg},
         "in_process": {"texts_per_s_by_batch_size": {str(bs): round(v, 1) for bs, v in by_batch_size.items()},
@@ -234,8 +236,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="OpenMP wait policy for BOTH sides: this process (in-process encode) and "
                         "the server (its own default is PASSIVE); an OMP_WAIT_POLICY already in the "
                         "environment wins")
+    parser.add_argument("--omp-spin-count", default="10000",
+                        help="GOMP_SPINCOUNT for BOTH sides (the server's own default is 10000); one "
+                        "already in the environment wins")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)  # before torch loads
+    os.environ.setdefault("GOMP_SPINCOUNT", args.omp_spin_count)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the started server is stopped too
     results = run(args)
     print_table(results)

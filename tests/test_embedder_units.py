@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from embedder_service.__main__ import openmp_environment
 from embedder_service.backend import Tokenized, normalize_rows
 from embedder_service.batcher import Batcher, cut_sorted
 from embedder_service.config import EmbedderConfig
@@ -27,11 +28,26 @@ def test_config_flag_beats_environment_beats_default():
     (["--max-batch-size", "0"], {}),
     ([], {"EMBEDDER_MAX_QUEUE_TEXTS": "many"}),
     (["--max-batch-wait-ms", "-1"], {}),
+    (["--omp-spin-count", "-2"], {}),
+    ([], {"EMBEDDER_OMP_WAIT_POLICY": "sometimes"}),
 ])
 def test_config_rejects_bad_values(argv, env, capsys):
     with pytest.raises(SystemExit):
         EmbedderConfig.from_args(argv, environ=env)
     assert "error" in capsys.readouterr().err
+
+
+def test_openmp_environment_defaults_and_what_the_environment_already_says():
+    env = {}
+    openmp_environment(EmbedderConfig.from_args([], environ={}), env)
+    assert env == {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
+    env = {"GOMP_SPINCOUNT": "300000"}  # set by the operator: kept
+    openmp_environment(EmbedderConfig.from_args(["--omp-wait-policy", "active"], environ={}), env)
+    assert env == {"GOMP_SPINCOUNT": "300000", "OMP_WAIT_POLICY": "ACTIVE"}
+    env = {}  # -1 and an empty policy: OpenMP's own defaults
+    openmp_environment(EmbedderConfig.from_args(["--omp-spin-count", "-1", "--omp-wait-policy", ""],
+                                                environ={}), env)
+    assert env == {}
 
 
 # ---- batch cutting ------------------------------------------------------------------------------
