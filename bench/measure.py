@@ -93,5 +93,12 @@ def rss_mb(pid: int) -> float:
     return round(psutil.Process(pid).memory_info().rss / 2 ** 20, 1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, seconds (psutil)."""
+    import psutil
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"

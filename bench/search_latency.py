@@ -5,6 +5,10 @@
 For each catalog (the shared ikarus catalog, built through the embedder; a synthetic one imported
 with precomputed vectors), against one real embedder and one real index service on loopback:
 
+The index service's own CPU time per Search (user + system, from the OS, over each phase) is
+recorded beside: with the embedder saturating the cores, that CPU is what the index service takes
+from it, and it explains the overhead under concurrency.
+
 1. one client, unique queries: for each query, `Embed([query])` straight to the embedder, then
    `Search(query)` through the index service (cache miss: the query was never seen), interleaved
    so that both sides see the same machine load. Overhead at p50 = the median over queries of
@@ -20,6 +24,7 @@ phase stops after --queries calls or --phase-seconds, whichever comes first.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import services, synthetic
-from bench.measure import closed_loop, fmt_ms, summary
+from bench.measure import closed_loop, cpu_seconds, fmt_ms, summary
 from bench.results import Row, failure_row, publish
 from tests.procs import IKARUS_CSV
 
@@ -44,7 +49,8 @@ def _prepare(spec: str, work: Path) -> tuple[str, Path, list[str]]:
     return f"synthetic {synthetic.size_name(n)}", csv_path, ["--embeddings", str(npy)]
 
 
-def _paired(stubs: services.Stubs, queries: list[str], concurrency: int, max_seconds: float) -> dict:
+def _paired(stubs: services.Stubs, queries: list[str], concurrency: int, max_seconds: float,
+            index_pid: int) -> dict:
     """Each client takes a unique query, times `Embed([query])` straight to the embedder, then
     `Search(query)` through the index service (a cache miss), and goes on with the next query.
     Both sides thus run under the same load (with N clients, the embedder sees ~N calls in flight
@@ -58,14 +64,18 @@ def _paired(stubs: services.Stubs, queries: list[str], concurrency: int, max_sec
         return (t1 - t0, t2 - t1, (r.timing.embed_us, r.timing.search_us, r.timing.total_us,
                                    r.query_vector_cached))
 
+    cpu_before = cpu_seconds(index_pid)
     load = closed_loop(call, queries, concurrency=concurrency, max_seconds=max_seconds)
+    index_cpu_s = cpu_seconds(index_pid) - cpu_before
     embed_s = [e[0] for e in load.extras]
     search_s = [e[1] for e in load.extras]
     pair = np.subtract(search_s, embed_s)
     return {"embed": summary(embed_s), "search": {**summary(search_s), "errors": len(load.errors),
                                                   "first_error": load.errors[0] if load.errors else None},
             "server": _server_summary([e[2] for e in load.extras]),
-            "pair_overhead_p50_ms": round(float(np.median(pair)) * 1000, 3) if len(pair) else None}
+            "pair_overhead_p50_ms": round(float(np.median(pair)) * 1000, 3) if len(pair) else None,
+            "index_cpu_ms_per_search": (round(index_cpu_s * 1000 / len(load.extras), 3)
+                                        if load.extras else None)}
 
 
 def _server_summary(server: list[tuple]) -> dict:
@@ -111,8 +121,9 @@ def bench_catalog(spec: str, args, embedder_address: str, work: Path) -> dict:
                 stubs.search_text(q)
             out = {"label": label, "index_type": index_type, "ready_s": round(ready_s, 1),
                    "products": stubs.stats().product_count}
-            out["one_client"] = _paired(stubs, unique_1, 1, args.phase_seconds)
-            out["concurrent"] = _paired(stubs, unique_16, args.concurrency, args.phase_seconds)
+            pid = idx.proc.pid
+            out["one_client"] = _paired(stubs, unique_1, 1, args.phase_seconds, pid)
+            out["concurrent"] = _paired(stubs, unique_16, args.concurrency, args.phase_seconds, pid)
             out["cached_one_client"] = _cached(stubs, repeated, args.queries, 1, args.phase_seconds)
             out["cached_concurrent"] = _cached(stubs, repeated, 2 * args.queries, args.concurrency,
                                                args.phase_seconds)
@@ -140,7 +151,7 @@ def rows_for(result: dict, concurrency: int) -> list[Row]:
                       f"{inside:.2f} ms"),
             ratio=f"{overhead:+.2f} ms (paired median)",
             met=met,
-            limits="" if met else _limit_text(result, key, overhead, inside)))
+            limits="" if met else _limit_text(result, key, overhead, inside, concurrency)))
     for key, who in (("cached_one_client", "1 client"), ("cached_concurrent", f"{concurrency} clients")):
         s = result[key]["search"]
         cached = result[key]["server"].get("cached_fraction", 0.0)
@@ -156,11 +167,20 @@ def rows_for(result: dict, concurrency: int) -> list[Row]:
     return rows
 
 
-def _limit_text(result: dict, key: str, overhead: float, inside_ms: float) -> str:
+def _limit_text(result: dict, key: str, overhead: float, inside_ms: float, concurrency: int) -> str:
     search_us = result[key]["server"].get("search_us_p50", 0) / 1000
     hop = overhead - inside_ms
-    return (f"FAISS+filters {search_us:.2f} ms, rest of the service {inside_ms - search_us:.2f} ms, "
+    text = (f"FAISS+filters {search_us:.2f} ms, rest of the service {inside_ms - search_us:.2f} ms, "
             f"extra gRPC hop + bigger reply {hop:.2f} ms (client-observed)")
+    cpu = result[key].get("index_cpu_ms_per_search")
+    if key == "concurrent" and cpu:
+        cores = os.cpu_count() or 1
+        text += (f"; CPU-bound: the index service uses {cpu:.2f} ms of CPU per Search, taken from "
+                 f"the saturated embedder: {concurrency} clients / {cores} cores x {cpu:.2f} ms = "
+                 f"~{concurrency / cores * cpu:.0f} ms expected")
+    elif cpu:
+        text += f"; index service CPU per Search {cpu:.2f} ms"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
