@@ -1,5 +1,7 @@
 # Every target sets up .venv first when it is missing or requirements.txt changed.
 PY := .venv/bin/python
+# `make bench BENCH_ARGS=--with-1m` adds the 1M-product run (an hour or more).
+BENCH_ARGS ?=
 VENV_STAMP := .venv/.installed
 
 .PHONY: run test protos protos-check bench clean-venv
@@ -18,7 +20,7 @@ protos-check: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py --check
 
 bench: $(VENV_STAMP)
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 $(VENV_STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv .venv

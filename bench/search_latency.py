@@ -5,7 +5,8 @@
 For each catalog (the shared ikarus catalog, built through the embedder; a synthetic one imported
 with precomputed vectors), against one real embedder and one real index service on loopback:
 
-The index service's own CPU time per Search (user + system, from the OS, over each phase) is
+The floor of one gRPC hop in Python on this machine is measured too: health `Check` round trips to
+the index service (no work behind them). The index service's own CPU time per Search (user + system, from the OS, over each phase) is
 recorded beside: with the embedder saturating the cores, that CPU is what the index service takes
 from it, and it explains the overhead under concurrency.
 
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import services, synthetic
 from bench.measure import closed_loop, cpu_seconds, fmt_ms, summary
@@ -78,6 +80,18 @@ def _paired(stubs: services.Stubs, queries: list[str], concurrency: int, max_sec
                                         if load.extras else None)}
 
 
+def _round_trips(stubs: services.Stubs, calls: int) -> dict:
+    """Health Check round trips to the index service: the cost of one gRPC hop, nothing behind it."""
+    health = health_pb2_grpc.HealthStub(stubs.index_channel)
+    request = health_pb2.HealthCheckRequest()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        health.Check(request, timeout=stubs.timeout)
+        times.append(time.perf_counter() - t0)
+    return summary(times)
+
+
 def _server_summary(server: list[tuple]) -> dict:
     """Medians of the index service's own timing (SearchResponse.timing), microseconds."""
     if not server:
@@ -121,6 +135,7 @@ def bench_catalog(spec: str, args, embedder_address: str, work: Path) -> dict:
                 stubs.search_text(q)
             out = {"label": label, "index_type": index_type, "ready_s": round(ready_s, 1),
                    "products": stubs.stats().product_count}
+            out["round_trip"] = _round_trips(stubs, args.queries)
             pid = idx.proc.pid
             out["one_client"] = _paired(stubs, unique_1, 1, args.phase_seconds, pid)
             out["concurrent"] = _paired(stubs, unique_16, args.concurrency, args.phase_seconds, pid)
@@ -172,6 +187,9 @@ def _limit_text(result: dict, key: str, overhead: float, inside_ms: float, concu
     hop = overhead - inside_ms
     text = (f"FAISS+filters {search_us:.2f} ms, rest of the service {inside_ms - search_us:.2f} ms, "
             f"extra gRPC hop + bigger reply {hop:.2f} ms (client-observed)")
+    floor = result.get("round_trip", {}).get("p50_ms")
+    if floor is not None:
+        text += f"; one gRPC round trip alone (health Check) p50 {floor:.2f} ms"
     cpu = result[key].get("index_cpu_ms_per_search")
     if key == "concurrent" and cpu:
         cores = os.cpu_count() or 1

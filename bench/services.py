@@ -83,7 +83,8 @@ class Stubs:
         self.timeout = timeout
         self._channels = []
         if index_address:
-            self.index = index_pb2_grpc.IndexStub(self._open(index_address))
+            self.index_channel = self._open(index_address)
+            self.index = index_pb2_grpc.IndexStub(self.index_channel)
         if embedder_address:
             self.embedder = embedder_pb2_grpc.EmbedderStub(self._open(embedder_address))
 

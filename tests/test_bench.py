@@ -140,6 +140,7 @@ def test_search_latency_bench_tiny(embedder, tmp_path):
     assert cat["one_client"]["server"]["cached_fraction"] == 0.0  # unique queries miss the cache
     assert cat["cached_concurrent"]["server"]["cached_fraction"] == 1.0
     assert cat["one_client"]["index_cpu_ms_per_search"] > 0  # the index service's own CPU, from the OS
+    assert cat["round_trip"]["n"] == 6 and cat["round_trip"]["p50_ms"] > 0  # one bare gRPC hop
     assert len(result["rows"]) == 4
 
 
