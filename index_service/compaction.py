@@ -50,7 +50,7 @@ def write_compacted(data_dir: Path, snap: Snapshot) -> tuple[Path, dict]:
     started = time.monotonic()
     rows = snap.live_rows()
     catalog = select(snap.catalog, rows)
-    embeddings = np.ascontiguousarray(np.asarray(snap.vectors.vectors)[rows], dtype=np.float32)
+    embeddings = snap.vectors.take(rows)
     kind, params = snap.manifest["index_type"], snap.manifest.get("index_params", {})
     index = vectors.create(kind, snap.vectors.dimension, params).build(embeddings)
     lexical = LexicalIndex().fit(catalog.search_texts())

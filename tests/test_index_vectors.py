@@ -142,3 +142,60 @@ def test_with_added_copies(kind, data, built):
     mask = np.zeros(bigger.ntotal, dtype=bool)
     mask[-3:] = True
     assert sorted(bigger.search(extra[:1], 5, mask)[1][0].tolist()) == [len(base), len(base) + 1, len(base) + 2]
+
+
+# ---- live writes: appended rows in an exact layer on top of the built index ----------------------
+def test_appended_rows_share_the_built_index_and_search_as_one(data, built):
+    base, queries = data
+    index = built["flat"]
+    extra = embedding_like(300, seed=11)
+    layered = index.with_added(extra[:100]).with_added(extra[100:])
+    assert layered.base is index and layered.ntotal == len(base) + 300  # nothing of the index copied
+    everything = np.concatenate([base, extra])
+    np.testing.assert_array_equal(layered.vectors, everything)
+    np.testing.assert_allclose(layered.vector(len(base) + 7), extra[7])
+    np.testing.assert_allclose(layered.vector(3), base[3])
+    queries = np.concatenate([queries, extra[:5]])  # some queries whose best hit is a new row
+    for allowed in (None, np.arange(len(everything)) % 3 == 0,
+                    np.arange(len(everything)) >= len(base),         # only new rows
+                    np.arange(len(everything)) < len(base) - 4000):  # only old rows
+        scores, rows = layered.search(queries, 10, allowed)
+        ref_scores, ref_rows = reference(everything, queries, 10, allowed)
+        np.testing.assert_array_equal(rows, ref_rows)
+        np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+
+
+def test_few_allowed_rows_pad_with_minus_one(data, built):
+    base, queries = data
+    layered = built["hnsw"].with_added(embedding_like(4, seed=12))
+    allowed = np.zeros(layered.ntotal, dtype=bool)
+    allowed[[5, len(base) + 2]] = True
+    _, rows = layered.search(queries[:2], 5, allowed)
+    for row_list in rows.tolist():
+        assert sorted(r for r in row_list if r >= 0) == [5, len(base) + 2]
+
+
+def test_a_layer_past_its_limit_is_folded_into_a_copy(data, built, monkeypatch):
+    from index_service.vectors import layered as layered_module
+    monkeypatch.setattr(layered_module, "MAX_LAYER_ROWS", 50)
+    base, _ = data
+    extra = embedding_like(60, seed=13)
+    small = built["ivf"].with_added(extra[:40])
+    assert isinstance(small, layered_module.LayeredIndex)
+    folded = small.with_added(extra[40:])
+    assert not isinstance(folded, layered_module.LayeredIndex) and folded.kind == "ivf"
+    assert folded.ntotal == len(base) + 60 and built["ivf"].ntotal == len(base)
+    _, rows = folded.search(extra[55:56], 1)
+    assert rows[0, 0] == len(base) + 55
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_take_copies_the_rows_asked_for_across_the_layer(kind, data, built):
+    base, _ = data
+    extra = embedding_like(7, seed=14)
+    layered = built[kind].with_added(extra)
+    everything = np.concatenate([base, extra])
+    rows = np.array([0, 4999, 5000, 5006, 17, 5003])
+    np.testing.assert_allclose(layered.take(rows), everything[rows], rtol=1e-6)
+    np.testing.assert_allclose(layered.take(rows[:2]), everything[:5000][rows[:2]], rtol=1e-6)
+    np.testing.assert_allclose(built[kind].take(rows[:2]), base[rows[:2]], rtol=1e-6)

@@ -79,6 +79,10 @@ class VectorIndex(ABC):
     def vector(self, row: int) -> np.ndarray:
         return np.asarray(self._vectors[row], dtype=np.float32)
 
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A float32 copy of the vectors of `rows` (compaction: the rows it keeps)."""
+        return np.ascontiguousarray(np.asarray(self._vectors)[rows], dtype=np.float32)
+
     def search(self, queries: np.ndarray, k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, rows) per query, best first; rows may hold -1 past the last hit."""
@@ -107,7 +111,15 @@ class VectorIndex(ABC):
 
     def with_added(self, vectors: np.ndarray) -> "VectorIndex":
         """A NEW index holding this one's vectors and then `vectors` (rows ntotal, ntotal + 1, ...).
-        This index is not touched: searches on it may run meanwhile (copy-on-write)."""
+        This index is not touched: searches on it may run meanwhile. The new rows go into a small
+        exact layer on top of this index (layered.py): nothing of this index is copied."""
+        from .layered import LayeredIndex
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+        return LayeredIndex(self, vectors)
+
+    def with_added_copy(self, vectors: np.ndarray) -> "VectorIndex":
+        """Like with_added, but a full copy of this index with `vectors` added to it (copy-on-write;
+        costs a copy of the whole index)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
         new = type(self)(self.dimension, self.params)
         new.index = faiss.clone_index(self.index)
