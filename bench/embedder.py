@@ -243,7 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)  # before torch loads
     os.environ.setdefault("GOMP_SPINCOUNT", args.omp_spin_count)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the started server is stopped too
+    started = time.time()
     results = run(args)
+    results["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    results["seconds"] = round(time.time() - started, 1)
     print_table(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))

@@ -155,7 +155,8 @@ def normalize_result(name: str, result: dict) -> dict:
         return {**result, "bench": name}
     if name == "embedder" and isinstance(result.get("service"), dict):
         try:
-            return {"bench": name, "rows": embedder_rows(result)}
+            return {"bench": name, "rows": embedder_rows(result), "started": result.get("started", "?"),
+                    "seconds": result.get("seconds", "?")}
         except (KeyError, TypeError, ValueError):
             pass
     return {"bench": name, "rows": [{"goal": "(see the results file)", "measured": "", "ratio": "",

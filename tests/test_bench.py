@@ -77,13 +77,15 @@ def test_summary_table_from_results(tmp_path):
 
 
 def test_embedder_results_in_their_own_format_become_rows():
-    rows = run_all.normalize_result("embedder", {
+    result = run_all.normalize_result("embedder", {
         "in_process": {"anchor_texts_per_s": 50.0},
         "service": {"32 clients, 1 text/call": {"texts_per_s": 46.0, "ratio": 0.92},
                     "1 client, 64 texts/call": {"texts_per_s": 45.0, "ratio": 0.9},
                     "8 clients, 1 text/call": {"texts_per_s": 40.0, "ratio": 0.8}},
-        "latency_ms": {"service_p50": 9.0, "in_process_p50": 8.0, "overhead_p50": 1.0}})["rows"]
-    assert [r["met"] for r in rows] == [True, False, None, True]
+        "latency_ms": {"service_p50": 9.0, "in_process_p50": 8.0, "overhead_p50": 1.0},
+        "started": "2026-11-28T18:32:10Z", "seconds": 91.8})
+    assert [r["met"] for r in result["rows"]] == [True, False, None, True]
+    assert (result["started"], result["seconds"]) == ("2026-11-28T18:32:10Z", 91.8)
 
 
 def test_run_one_records_failure_and_kills_past_its_limit(tmp_path):
