@@ -11,12 +11,12 @@ from client.errors import (CancelledError, DeadlineExceededError, FailedPrecondi
                            UnavailableError, UnimplementedError)
 from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, RecsysClient
 from client.types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
-                          HybridParams, ModelInfo, Product, ProductPage, SearchResult,
+                          HybridParams, ModelInfo, Product, ProductPage, SearchParams, SearchResult,
                           SearchTiming, Stats, UpsertResult)
 
 __all__ = [
     "RecsysClient", "RetryPolicy", "NO_RETRY", "DEFAULT_INDEX", "DEFAULT_EMBEDDER", "MODES",
-    "Product", "Hit", "SearchResult", "SearchTiming", "HybridParams", "ProductPage",
+    "Product", "Hit", "SearchResult", "SearchTiming", "HybridParams", "SearchParams", "ProductPage",
     "UpsertResult", "DeleteResult", "Stats", "ModelInfo", "Embedding", "EmbedResult",
     "EmbedTiming",
     "RecsysError", "InvalidArgumentError", "NotFoundError", "UnavailableError",

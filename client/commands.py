@@ -6,7 +6,7 @@ import itertools
 
 from client import render
 from client.recsys_client import RecsysClient
-from client.types import MODES
+from client.types import MODES, SearchParams
 
 
 def _whole(minimum: int):
@@ -37,11 +37,18 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", type=_k, default=10, help="hits to return (default 10)")
     parser.add_argument("--offset", type=_offset, default=0, help="skip this many hits first")
     parser.add_argument("--min-score", type=float, metavar="S", help="drop hits scoring below S")
+    group = parser.add_argument_group("vector index (this call only; default: the service's flags)")
+    group.add_argument("--hnsw-ef", type=_k, metavar="N", help="HNSW candidates explored (1-4096)")
+    group.add_argument("--ivf-nprobe", type=_k, metavar="N", help="IVF clusters visited")
+    group.add_argument("--exact", action="store_true", help="scan every vector (recall 1, slower)")
 
 
 def _filters(args: argparse.Namespace) -> dict:
+    params = (SearchParams(args.hnsw_ef, args.ivf_nprobe, args.exact)
+              if args.hnsw_ef or args.ivf_nprobe or args.exact else None)
     return dict(categories=args.category, brands=args.brand, min_price=args.min_price,
-                max_price=args.max_price, min_score=args.min_score, offset=args.offset)
+                max_price=args.max_price, min_score=args.min_score, offset=args.offset,
+                params=params)
 
 
 def _print(args: argparse.Namespace, value, text: str) -> None:

@@ -7,8 +7,8 @@ from typing import Iterable, Sequence
 from client.errors import InvalidArgumentError
 from client.generated.recsys.v1 import embedder_pb2, index_pb2
 from client.types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
-                          HybridParams, ModelInfo, Product, ProductPage, SearchResult,
-                          SearchTiming, Stats, UpsertResult)
+                          HybridParams, ModelInfo, Product, ProductPage, SearchParams,
+                          SearchResult, SearchTiming, Stats, UpsertResult)
 
 _MODE_TO_PROTO = {"semantic": index_pb2.MODE_SEMANTIC, "lexical": index_pb2.MODE_LEXICAL,
                   "hybrid": index_pb2.MODE_HYBRID}
@@ -119,6 +119,17 @@ def hybrid_to_proto(h: HybridParams | None) -> index_pb2.HybridParams | None:
         value = getattr(h, name)
         if value is not None:
             setattr(message, name, float(value))
+    return message
+
+
+def search_params_to_proto(p: SearchParams | None) -> index_pb2.VectorSearchParams | None:
+    if p is None:
+        return None
+    message = index_pb2.VectorSearchParams(exact=bool(p.exact))
+    if p.hnsw_ef is not None:
+        message.hnsw_ef = int(p.hnsw_ef)
+    if p.ivf_nprobe is not None:
+        message.ivf_nprobe = int(p.ivf_nprobe)
     return message
 
 

@@ -27,7 +27,7 @@ from client.errors import (DeadlineExceededError, InvalidArgumentError, RecsysEr
                            from_rpc_error)
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
 from client.types import (DeleteResult, EmbedResult, HybridParams, ModelInfo, Product,
-                          ProductPage, SearchResult, Stats, UpsertResult)
+                          ProductPage, SearchParams, SearchResult, Stats, UpsertResult)
 
 DEFAULT_INDEX = "localhost:50052"
 DEFAULT_EMBEDDER = "localhost:50051"
@@ -155,12 +155,13 @@ class RecsysClient:
                min_price: float | None = None, max_price: float | None = None,
                mode: str = "semantic", min_score: float | None = None, offset: int = 0,
                hybrid: HybridParams | None = None, vector: Sequence[float] | None = None,
-               timeout: float | None = None) -> SearchResult:
+               params: SearchParams | None = None, timeout: float | None = None) -> SearchResult:
         """The k best products for `query` (or for a precomputed query `vector`, semantic mode).
 
         Filters are exact and combine with AND; `category` matches any level of a product's
         breadcrumb. mode: "semantic" (default), "lexical" or "hybrid". Hits scoring below
-        `min_score` are dropped; `offset` skips that many hits first (pagination)."""
+        `min_score` are dropped; `offset` skips that many hits first (pagination). `params`:
+        the vector index's recall/speed for this call (HNSW ef, IVF nprobe, or exact)."""
         request = index_pb2.SearchRequest(
             query=query or "", k=k, mode=convert.mode_to_proto(mode), offset=offset,
             filter=convert.filter_to_proto(category=category, categories=categories, brand=brand,
@@ -171,6 +172,8 @@ class RecsysClient:
             request.min_score = min_score
         if hybrid is not None:
             request.hybrid.CopyFrom(convert.hybrid_to_proto(hybrid))
+        if params is not None:
+            request.params.CopyFrom(convert.search_params_to_proto(params))
         reply = self._call("index", "Search", self._index.Search, request, timeout)
         return convert.search_result_from_proto(reply)
 
@@ -178,9 +181,9 @@ class RecsysClient:
                 category: str | None = None, categories: Sequence[str] | None = None,
                 brand: str | None = None, brands: Sequence[str] | None = None,
                 min_price: float | None = None, max_price: float | None = None,
-                min_score: float | None = None, offset: int = 0,
+                min_score: float | None = None, offset: int = 0, params: SearchParams | None = None,
                 timeout: float | None = None) -> SearchResult:
-        """Products like `product_id` (never itself), with the same filters as search()."""
+        """Products like `product_id` (never itself), with the same filters and params as search()."""
         request = index_pb2.SimilarProductsRequest(
             product_id=product_id, k=k, offset=offset,
             filter=convert.filter_to_proto(category=category, categories=categories, brand=brand,
@@ -188,6 +191,8 @@ class RecsysClient:
                                            max_price=max_price))
         if min_score is not None:
             request.min_score = min_score
+        if params is not None:
+            request.params.CopyFrom(convert.search_params_to_proto(params))
         reply = self._call("index", "SimilarProducts", self._index.SimilarProducts, request,
                            timeout)
         return convert.search_result_from_proto(reply)

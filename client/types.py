@@ -75,6 +75,16 @@ class HybridParams:
 
 
 @dataclass(frozen=True)
+class SearchParams:
+    """The vector index's search parameters for one request; None / False keep the service's
+    settings. hnsw_ef (1-4096) applies to an HNSW index, ivf_nprobe (1-65536) to an IVF index
+    (another type ignores them); exact=True scans every vector (recall 1, slower)."""
+    hnsw_ef: int | None = None
+    ivf_nprobe: int | None = None
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class ProductPage:
     products: tuple[Product, ...]
     # Pass to the next list_products_page call; "" on the last page.

@@ -24,6 +24,7 @@ MODE_NAMES = {MODE_SEMANTIC: "MODE_SEMANTIC", MODE_LEXICAL: "MODE_LEXICAL", MODE
 MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
+MAX_HNSW_EF, MAX_IVF_NPROBE = 4096, 65536
 _TOKEN_PREFIX = "p1:"
 
 
@@ -68,10 +69,27 @@ class SearchCore:
             scores, rows = scores[keep], rows[keep]
         return scores[offset:offset + k], rows[offset:offset + k]
 
+    @staticmethod
+    def vector_overrides(hnsw_ef: int | None, ivf_nprobe: int | None, exact: bool) -> dict:
+        """One request's VectorSearchParams -> the overrides VectorIndex.search takes."""
+        overrides: dict = {}
+        if hnsw_ef is not None:
+            if not 1 <= hnsw_ef <= MAX_HNSW_EF:
+                raise InvalidArgument(f"params.hnsw_ef must be between 1 and {MAX_HNSW_EF}, got {hnsw_ef}")
+            overrides["ef_search"] = hnsw_ef
+        if ivf_nprobe is not None:
+            if not 1 <= ivf_nprobe <= MAX_IVF_NPROBE:
+                raise InvalidArgument(f"params.ivf_nprobe must be between 1 and {MAX_IVF_NPROBE}, "
+                                      f"got {ivf_nprobe}")
+            overrides["nprobe"] = ivf_nprobe
+        if exact:
+            overrides["exact"] = True
+        return overrides
+
     # --- Search -------------------------------------------------------------------------------
     def search(self, *, query: str, vector: list[float] | None, k: int, spec: FilterSpec, mode: int,
                min_score: float | None, offset: int, hybrid: HybridParams | None,
-               timeout: float | None) -> Ranking:
+               timeout: float | None, overrides: dict | None = None) -> Ranking:
         if mode not in (MODE_UNSPECIFIED, *MODE_NAMES):
             raise InvalidArgument(f"mode {mode} is not a Mode (use MODE_SEMANTIC, MODE_LEXICAL or "
                                   f"MODE_HYBRID)")
@@ -99,7 +117,7 @@ class SearchCore:
         embed_us = 0 if cached else _now_us() - start
         start = _now_us()
         if mode == MODE_SEMANTIC:
-            scores, rows = snap.vectors.search(qv[None, :], offset + k, allowed)
+            scores, rows = snap.vectors.search(qv[None, :], offset + k, allowed, overrides)
             scores, rows = self._page(scores[0], rows[0], offset, k, min_score)
         elif mode == MODE_LEXICAL:
             scores, rows = snap.lexical.search(query, k, allowed_rows=allowed, offset=offset,
@@ -107,7 +125,7 @@ class SearchCore:
         else:
             n_allowed = snap.product_count if allowed is None else int(allowed.sum())
             depth = candidate_depth(offset, k, n_allowed)
-            _, sem_rows = snap.vectors.search(qv[None, :], depth, allowed)
+            _, sem_rows = snap.vectors.search(qv[None, :], depth, allowed, overrides)
             sem_rows = sem_rows[0][sem_rows[0] >= 0]
             _, lex_rows = snap.lexical.rank(query, allowed_rows=allowed, depth=depth)
             scores, rows = fuse_search(sem_rows, lex_rows, hybrid or HybridParams(), k,
@@ -130,7 +148,7 @@ class SearchCore:
 
     # --- SimilarProducts ----------------------------------------------------------------------
     def similar(self, *, product_id: str, k: int, spec: FilterSpec, min_score: float | None,
-                offset: int) -> Ranking:
+                offset: int, overrides: dict | None = None) -> Ranking:
         self._check_page(k, offset, min_score)
         snap = self.state.snapshot
         row = self._row(snap, product_id)
@@ -138,14 +156,14 @@ class SearchCore:
         qv = snap.vectors.vector(row)[None, :]
         allowed = allowed_mask(snap.catalog, spec, snap.live)
         if allowed is None:  # one extra hit, then drop the product itself
-            scores, rows = snap.vectors.search(qv, offset + k + 1)
+            scores, rows = snap.vectors.search(qv, offset + k + 1, None, overrides)
             scores, rows = scores[0], rows[0]
             keep = rows != row
             scores, rows = scores[keep], rows[keep]
         else:
             allowed = allowed.copy()
             allowed[row] = False
-            scores, rows = snap.vectors.search(qv, offset + k, allowed)
+            scores, rows = snap.vectors.search(qv, offset + k, allowed, overrides)
             scores, rows = scores[0], rows[0]
         scores, rows = self._page(scores, rows, offset, k, min_score)
         return Ranking(snap, rows, scores, offset, search_us=_now_us() - start)

@@ -30,6 +30,14 @@ def _optional(message, name: str):
     return getattr(message, name) if message.HasField(name) else None
 
 
+def _overrides(request) -> dict:
+    """The request's VectorSearchParams, validated, as VectorIndex.search overrides."""
+    if not request.HasField("params"):
+        return {}
+    p = request.params
+    return SearchCore.vector_overrides(_optional(p, "hnsw_ef"), _optional(p, "ivf_nprobe"), p.exact)
+
+
 class IndexServicer(index_pb2_grpc.IndexServicer):
     def __init__(self, core: SearchCore, writer: CatalogWriter | None = None):
         self.core, self.writer = core, writer
@@ -58,7 +66,7 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
             query=request.query, vector=list(request.vector), k=request.k,
             spec=filter_from_proto(request.filter if request.HasField("filter") else None),
             mode=int(request.mode), min_score=_optional(request, "min_score"), offset=request.offset,
-            hybrid=hybrid, timeout=timeout)
+            hybrid=hybrid, timeout=timeout, overrides=_overrides(request))
         return self._response(ranking, started)
 
     def SimilarProducts(self, request, context):
@@ -66,7 +74,8 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
         ranking = self.core.similar(
             product_id=request.product_id, k=request.k,
             spec=filter_from_proto(request.filter if request.HasField("filter") else None),
-            min_score=_optional(request, "min_score"), offset=request.offset)
+            min_score=_optional(request, "min_score"), offset=request.offset,
+            overrides=_overrides(request))
         return self._response(ranking, started)
 
     def GetProduct(self, request, context):

@@ -205,6 +205,20 @@ def test_cli_search_json_prints_k_hits(services):
     assert all(h["product"]["title"] for h in data["hits"])
 
 
+def test_cli_vector_index_options(services):
+    plain = _cli(services, "search", "small folding computer desk", "-k", "5", "--json")
+    exact = _cli(services, "similar", json.loads(plain.stdout)["hits"][0]["product"]["id"], "-k", "3",
+                 "--exact", "--hnsw-ef", "64", "--json")
+    assert exact.returncode == 0, exact.stderr
+    assert len(json.loads(exact.stdout)["hits"]) == 3
+    # the served index is flat (exact already): --exact gives the same ranking
+    same = _cli(services, "search", "small folding computer desk", "-k", "5", "--exact", "--json")
+    assert [h["product"]["id"] for h in json.loads(same.stdout)["hits"]] == \
+        [h["product"]["id"] for h in json.loads(plain.stdout)["hits"]]
+    bad = _cli(services, "search", "desk", "--hnsw-ef", "0")
+    assert bad.returncode == 2 and "--hnsw-ef" in bad.stderr
+
+
 def test_cli_table_fits_the_terminal(services):
     done = _cli(services, "search", "upholstered lounge arm chair", "-k", "4", "--category",
                 "Furniture", columns=72)

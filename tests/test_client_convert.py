@@ -169,3 +169,13 @@ def test_retry_policy_retries_only_unavailable_with_exponential_backoff():
     assert json.loads(RetryPolicy(max_attempts=1).service_config(["x"])) == {"methodConfig": []}
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=6)
+
+
+def test_search_params_set_only_what_is_given():
+    from client.types import SearchParams
+    assert convert.search_params_to_proto(None) is None
+    message = convert.search_params_to_proto(SearchParams(hnsw_ef=64))
+    assert message.HasField("hnsw_ef") and message.hnsw_ef == 64
+    assert not message.HasField("ivf_nprobe") and not message.exact
+    message = convert.search_params_to_proto(SearchParams(ivf_nprobe=8, exact=True))
+    assert not message.HasField("hnsw_ef") and message.ivf_nprobe == 8 and message.exact

@@ -50,7 +50,8 @@ class VectorIndex(ABC):
     @abstractmethod
     def _new_index(self, vectors: np.ndarray) -> faiss.Index: ...
 
-    def _search_params(self, k: int, selector) -> faiss.SearchParameters | None:
+    def _search_params(self, k: int, selector, overrides: dict) -> faiss.SearchParameters | None:
+        """FAISS parameters of one search; `overrides`: this request's values (ef_search, nprobe)."""
         return faiss.SearchParameters(sel=selector) if selector is not None else None
 
     def _stored_vectors(self) -> np.ndarray | None:
@@ -83,10 +84,13 @@ class VectorIndex(ABC):
         """A float32 copy of the vectors of `rows` (compaction: the rows it keeps)."""
         return np.ascontiguousarray(np.asarray(self._vectors)[rows], dtype=np.float32)
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, rows) per query, best first; rows may hold -1 past the last hit."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, rows) per query, best first; rows may hold -1 past the last hit.
+        `overrides`: one request's search parameters (ef_search, nprobe, exact=True: scan every
+        allowed vector exactly, whatever the index type)."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        overrides = overrides or {}
         if _search_threads:
             faiss.omp_set_num_threads(_search_threads)
         n = self.ntotal
@@ -94,17 +98,22 @@ class VectorIndex(ABC):
             k_eff = min(k, n)
             if k_eff == 0:
                 return _empty(len(queries))
-            scores, rows = self.index.search(queries, k_eff, params=self._search_params(k_eff, None))
+            if overrides.get("exact"):
+                return exact_topk(self._vectors, np.arange(n), queries, k_eff)
+            scores, rows = self.index.search(queries, k_eff,
+                                             params=self._search_params(k_eff, None, overrides))
             return scores, rows
         rows_allowed = np.flatnonzero(allowed[:n])
         k_eff = min(k, len(rows_allowed))
         if k_eff == 0:
             return _empty(len(queries))
-        if len(rows_allowed) <= max(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_FRACTION * n):
+        if overrides.get("exact") or len(rows_allowed) <= max(EXACT_SCAN_MIN_ROWS,
+                                                              EXACT_SCAN_FRACTION * n):
             return exact_topk(self._vectors, rows_allowed, queries, k_eff)
         bitmap = np.packbits(np.asarray(allowed[:n], dtype=bool), bitorder="little")
         selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        scores, rows = self.index.search(queries, k_eff, params=self._search_params(k_eff, selector))
+        scores, rows = self.index.search(queries, k_eff,
+                                         params=self._search_params(k_eff, selector, overrides))
         if self.approximate and (rows < 0).any():
             return exact_topk(self._vectors, rows_allowed, queries, k_eff)
         return scores, rows

@@ -28,9 +28,10 @@ class HnswIndex(VectorIndex):
         index.add(vectors)
         return index
 
-    def _search_params(self, k: int, selector):
+    def _search_params(self, k: int, selector, overrides: dict):
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(int(self.params.get("ef_search", DEFAULT_EF_SEARCH)), k)
+        ef = overrides.get("ef_search") or self.params.get("ef_search", DEFAULT_EF_SEARCH)
+        params.efSearch = max(int(ef), k)
         if selector is not None:
             params.sel = selector
         return params

@@ -35,9 +35,9 @@ class IvfIndex(VectorIndex):
         self._quantizer = quantizer  # keep the Python wrapper alive with the index
         return index
 
-    def _search_params(self, k: int, selector):
+    def _search_params(self, k: int, selector, overrides: dict):
         params = faiss.SearchParametersIVF()
-        params.nprobe = int(self.params.get("nprobe", DEFAULT_NPROBE))
+        params.nprobe = int(overrides.get("nprobe") or self.params.get("nprobe", DEFAULT_NPROBE))
         if selector is not None:
             params.sel = selector
         return params

@@ -57,11 +57,12 @@ class LayeredIndex(VectorIndex):
         n = self.base.ntotal
         return self.base.vector(row) if row < n else np.asarray(self.layer[row - n], dtype=np.float32)
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               overrides: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         n = self.base.ntotal
-        base_scores, base_rows = self.base.search(queries, k, None if allowed is None else allowed[:n])
+        base_scores, base_rows = self.base.search(queries, k, None if allowed is None else allowed[:n],
+                                                  overrides)
         if allowed is None or allowed[n:self.ntotal].all():
             if len(self.layer) == 0:
                 return base_scores, base_rows

@@ -73,8 +73,18 @@ class HybridParams(_message.Message):
     lexical_weight: float
     def __init__(self, rrf_k: _Optional[float] = ..., semantic_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ...) -> None: ...
 
+class VectorSearchParams(_message.Message):
+    __slots__ = ("hnsw_ef", "ivf_nprobe", "exact")
+    HNSW_EF_FIELD_NUMBER: _ClassVar[int]
+    IVF_NPROBE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    hnsw_ef: int
+    ivf_nprobe: int
+    exact: bool
+    def __init__(self, hnsw_ef: _Optional[int] = ..., ivf_nprobe: _Optional[int] = ..., exact: _Optional[bool] = ...) -> None: ...
+
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "k", "filter", "mode", "min_score", "offset", "hybrid", "vector")
+    __slots__ = ("query", "k", "filter", "mode", "min_score", "offset", "hybrid", "vector", "params")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +93,7 @@ class SearchRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     HYBRID_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
     query: str
     k: int
     filter: Filter
@@ -91,7 +102,8 @@ class SearchRequest(_message.Message):
     offset: int
     hybrid: HybridParams
     vector: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., mode: _Optional[_Union[Mode, str]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ..., hybrid: _Optional[_Union[HybridParams, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ...) -> None: ...
+    params: VectorSearchParams
+    def __init__(self, query: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., mode: _Optional[_Union[Mode, str]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ..., hybrid: _Optional[_Union[HybridParams, _Mapping]] = ..., vector: _Optional[_Iterable[float]] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("product", "score", "rank")
@@ -124,18 +136,20 @@ class SearchResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., timing: _Optional[_Union[SearchTiming, _Mapping]] = ..., query_vector_cached: _Optional[bool] = ...) -> None: ...
 
 class SimilarProductsRequest(_message.Message):
-    __slots__ = ("product_id", "k", "filter", "min_score", "offset")
+    __slots__ = ("product_id", "k", "filter", "min_score", "offset", "params")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     k: int
     filter: Filter
     min_score: float
     offset: int
-    def __init__(self, product_id: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ...) -> None: ...
+    params: VectorSearchParams
+    def __init__(self, product_id: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ...) -> None: ...
 
 class GetProductRequest(_message.Message):
     __slots__ = ("product_id",)
