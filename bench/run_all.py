@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     by_name = read_results(args.results_dir)
     for f in failed:  # a failed run's stale results must not pass for this run's
         by_name[f["bench"]] = f
-    results = [normalize_result(n, by_name[n]) for n in benches if n in by_name]
+    results = without_superseded_estimates(
+        [normalize_result(n, by_name[n]) for n in benches if n in by_name])
     info = machine()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print()
@@ -147,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(summary_markdown(results, info, when, args.quick))
     print(f"\n[run_all] wrote {path}")
     return 1 if failed else 0
+
+
+def without_superseded_estimates(results: list[dict]) -> list[dict]:
+    """The scale bench's linear estimates for 1M are dropped when a 1M run measured them."""
+    if not any(r["bench"] == "scale_1m" and any(str(row.get("goal", "")).startswith("1m ")
+                                                for row in r["rows"]) for r in results):
+        return results  # no 1M run, or one that failed: the estimates stay
+    return [{**r, "rows": [row for row in r["rows"] if not str(row.get("goal", "")).startswith("estimate at 1m")]}
+            if r["bench"] == "scale" else r for r in results]
 
 
 def normalize_result(name: str, result: dict) -> dict:

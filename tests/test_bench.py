@@ -164,3 +164,14 @@ def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     two = result["details"]["runs"][0]["two"]
     assert two["load"]["n"] == 12 and two["load"]["errors"] == 0
     assert all(n > 0 for n in two["texts_per_embedder"]), two  # round-robin reached both
+
+
+def test_1m_estimates_give_way_to_a_1m_measurement():
+    scale = {"bench": "scale", "rows": [{"goal": "100k hnsw: recall", "measured": "x"},
+                                        {"goal": "estimate at 1m hnsw (linear)", "measured": "~"}]}
+    assert run_all.without_superseded_estimates([scale]) == [scale]
+    failed = {"bench": "scale_1m", "rows": [{"goal": "(the bench itself)", "measured": "timed out"}]}
+    assert run_all.without_superseded_estimates([scale, failed]) == [scale, failed]
+    measured = {"bench": "scale_1m", "rows": [{"goal": "1m hnsw: recall", "measured": "y", "met": True}]}
+    kept = run_all.without_superseded_estimates([scale, measured])
+    assert [row["goal"] for row in kept[0]["rows"]] == ["100k hnsw: recall"] and kept[1] == measured
