@@ -48,8 +48,8 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
         # would build it, then copy it (half the cost of a 10-hit reply).
         product = ranking.snapshot.catalog.product
         hits = [{"product": product(row), "score": score, "rank": rank}
-                for rank, row, score in zip(range(ranking.offset + 1, ranking.offset + 1 + len(ranking.rows)),
-                                            ranking.rows.tolist(), ranking.scores.tolist())]
+                for rank, (row, score) in enumerate(zip(ranking.rows.tolist(), ranking.scores.tolist()),
+                                                    start=ranking.offset + 1)]
         timing = index_pb2.SearchTiming(embed_us=ranking.embed_us, search_us=ranking.search_us,
                                         total_us=int((time.perf_counter() - started) * 1e6))
         return index_pb2.SearchResponse(hits=hits, timing=timing, query_vector_cached=ranking.cached)

@@ -2,18 +2,19 @@
 
 Readers take `state.snapshot` once per call and use only that object, so a call never sees half
 of a change and never waits for a writer. A writer (live updates, compaction) builds a new
-Snapshot - `with_upserts` / `with_deletes` below: new catalog arrays, the vector index with the new
-rows in an exact layer on top (vectors/layered.py), the lexical model with the new rows added, a `live` mask, a higher `sequence` - and
-publishes it with `state.swap(new)`, holding `state.write_lock` so that writers apply one after another:
+Snapshot - `with_upserts` / `with_deletes` below: new catalog arrays, the vector index with the
+new rows in an exact layer on top (vectors/layered.py), the lexical model with the new rows added,
+a `live` mask, a higher `sequence` - and publishes it with `state.swap(new)`, holding
+`state.write_lock` so that writers apply one after another:
 
     with state.write_lock:
         seq = wal.append("upsert", encode_upsert(products, vectors))      # durable first
         state.swap(state.snapshot.with_upserts(product_dicts, vectors, seq))
 
 FAISS indexes inside a published snapshot are never mutated (FAISS is not safe for concurrent
-writes and reads): `VectorIndex.with_added` leaves the built index as it is and puts the new rows in
-a small array (folded into a copy of the index past `MAX_LAYER_ROWS`). Deleted and replaced rows stay in the arrays,
-masked by `live`, until compaction writes fresh artifacts of `live_rows()`.
+writes and reads): `VectorIndex.with_added` leaves the built index as it is and puts the new rows
+in a small array (folded into a copy of the index past `MAX_LAYER_ROWS`). Deleted and replaced
+rows stay in the arrays, masked by `live`, until compaction writes fresh artifacts of `live_rows()`.
 """
 from __future__ import annotations
 
