@@ -99,7 +99,7 @@ class VectorIndex(ABC):
             if k_eff == 0:
                 return _empty(len(queries))
             if overrides.get("exact"):
-                return exact_topk(self._vectors, np.arange(n), queries, k_eff)
+                return exact_topk(self._vectors, None, queries, k_eff)
             scores, rows = self.index.search(queries, k_eff,
                                              params=self._search_params(k_eff, None, overrides))
             return scores, rows

@@ -63,15 +63,9 @@ class LayeredIndex(VectorIndex):
         n = self.base.ntotal
         base_scores, base_rows = self.base.search(queries, k, None if allowed is None else allowed[:n],
                                                   overrides)
-        if allowed is None or allowed[n:self.ntotal].all():
-            if len(self.layer) == 0:
-                return base_scores, base_rows
-            layer_scores, layer_found = _top_k(queries @ self.layer.T, k)
-        else:
-            layer_rows = np.flatnonzero(allowed[n:self.ntotal])
-            if len(layer_rows) == 0:
-                return base_scores, base_rows
-            layer_scores, layer_found = exact_topk(self.layer, layer_rows, queries, k)
+        layer_rows = (None if allowed is None or allowed[n:self.ntotal].all()
+                      else np.flatnonzero(allowed[n:self.ntotal]))
+        layer_scores, layer_found = exact_topk(self.layer, layer_rows, queries, k)
         return _merge(base_scores, base_rows, layer_scores, layer_found + n, k)
 
     def with_added(self, vectors: np.ndarray) -> VectorIndex:
@@ -83,14 +77,6 @@ class LayeredIndex(VectorIndex):
 
     def save(self, path: Path) -> None:
         raise TypeError("a LayeredIndex is not saved: compaction builds a fresh index of all rows")
-
-
-def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of `scores` (queries x layer rows), the k best columns, unordered (merge sorts)."""
-    if scores.shape[1] > k:
-        rows = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        return np.take_along_axis(scores, rows, axis=1), rows
-    return scores, np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
 
 
 def _merge(scores_a: np.ndarray, rows_a: np.ndarray, scores_b: np.ndarray, rows_b: np.ndarray,
