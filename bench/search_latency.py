@@ -80,16 +80,12 @@ def _paired(stubs: services.Stubs, queries: list[str], concurrency: int, max_sec
                                         if load.extras else None)}
 
 
-def _round_trips(stubs: services.Stubs, calls: int) -> dict:
+def _round_trips(stubs: services.Stubs, calls: int, max_seconds: float) -> dict:
     """Health Check round trips to the index service: the cost of one gRPC hop, nothing behind it."""
     health = health_pb2_grpc.HealthStub(stubs.index_channel)
     request = health_pb2.HealthCheckRequest()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        health.Check(request, timeout=stubs.timeout)
-        times.append(time.perf_counter() - t0)
-    return summary(times)
+    return closed_loop(lambda _: health.Check(request, timeout=stubs.timeout), range(calls),
+                       concurrency=1, max_seconds=max_seconds).summary()
 
 
 def _server_summary(server: list[tuple]) -> dict:
@@ -135,7 +131,7 @@ def bench_catalog(spec: str, args, embedder_address: str, work: Path) -> dict:
                 stubs.search_text(q)
             out = {"label": label, "index_type": index_type, "ready_s": round(ready_s, 1),
                    "products": stubs.stats().product_count}
-            out["round_trip"] = _round_trips(stubs, args.queries)
+            out["round_trip"] = _round_trips(stubs, args.queries, args.phase_seconds)
             pid = idx.proc.pid
             out["one_client"] = _paired(stubs, unique_1, 1, args.phase_seconds, pid)
             out["concurrent"] = _paired(stubs, unique_16, args.concurrency, args.phase_seconds, pid)

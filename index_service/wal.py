@@ -91,7 +91,6 @@ def _header(base_seq: int) -> bytes:
     return _HEADER.pack(MAGIC, base_seq, _crc(head))
 
 
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
