@@ -7,7 +7,7 @@ appended rows in a small array: appending copies only that array. Searches ask t
 and scan the small layer exactly (so new rows are found exactly, whatever the index type), then
 merge the two top-k lists. Compaction folds the layer into a fresh built index; a layer that
 grows past `MAX_LAYER_ROWS` is folded into a copy of the built index at once, so that the exact
-scan stays cheap (+1.2 ms per query at 16k x 384, one thread).
+scan stays cheap (+1.3-1.9 ms per query at 16k x 384, one thread; bench.write_cost).
 """
 from __future__ import annotations
 
