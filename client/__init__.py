@@ -3,24 +3,38 @@
     from client import RecsysClient
     with RecsysClient("localhost:50052") as client:
         print(client.search("blue metal cafe table", k=5).hits[0].product.title)
-"""
-from client.channels import NO_RETRY, RetryPolicy
-from client.errors import (CancelledError, DeadlineExceededError, FailedPreconditionError,
-                           InvalidArgumentError, NotFoundError, PermissionDeniedError, RecsysError,
-                           ResourceExhaustedError, ServerError, UnauthenticatedError,
-                           UnavailableError, UnimplementedError)
-from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, RecsysClient
-from client.types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
-                          HybridParams, ModelInfo, Product, ProductPage, SearchParams, SearchResult,
-                          SearchTiming, Stats, UpsertResult)
 
-__all__ = [
-    "RecsysClient", "RetryPolicy", "NO_RETRY", "DEFAULT_INDEX", "DEFAULT_EMBEDDER", "MODES",
-    "Product", "Hit", "SearchResult", "SearchTiming", "HybridParams", "SearchParams", "ProductPage",
-    "UpsertResult", "DeleteResult", "Stats", "ModelInfo", "Embedding", "EmbedResult",
-    "EmbedTiming",
-    "RecsysError", "InvalidArgumentError", "NotFoundError", "UnavailableError",
-    "ResourceExhaustedError", "DeadlineExceededError", "UnauthenticatedError",
-    "PermissionDeniedError", "FailedPreconditionError", "UnimplementedError", "ServerError",
-    "CancelledError",
-]
+The names below are imported on first use (PEP 562), so that importing the generated stubs
+(`client.generated.recsys.v1`, as both servers do) loads nothing of the friendly client.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "channels": ("NO_RETRY", "RetryPolicy"),
+    "errors": ("CancelledError", "DeadlineExceededError", "FailedPreconditionError",
+               "InvalidArgumentError", "NotFoundError", "PermissionDeniedError", "RecsysError",
+               "ResourceExhaustedError", "ServerError", "UnauthenticatedError",
+               "UnavailableError", "UnimplementedError"),
+    "recsys_client": ("DEFAULT_EMBEDDER", "DEFAULT_INDEX", "RecsysClient"),
+    "types": ("MODES", "DeleteResult", "EmbedResult", "EmbedTiming", "Embedding", "Hit",
+              "HybridParams", "ModelInfo", "Product", "ProductPage", "SearchParams",
+              "SearchResult", "SearchTiming", "Stats", "UpsertResult"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

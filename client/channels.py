@@ -53,7 +53,7 @@ def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
                  credentials: grpc.ChannelCredentials | None = None,
                  tls_server_name: str | None = None) -> grpc.Channel:
     """A channel to `target` ("host:port", "dns:///host:port", ...). TLS when `credentials` are
-    given (e.g. servekit.tls.ClientTls(...).credentials(), mutual TLS included), or `tls_ca`
+    given (e.g. client.access.ClientTls(...).credentials(), mutual TLS included), or `tls_ca`
     (a PEM file path or the PEM bytes of the CA that signed the server's certificate)."""
     options = [
         ("grpc.enable_retries", 1 if retry.max_attempts > 1 else 0),

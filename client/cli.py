@@ -4,8 +4,7 @@ Subcommands come from command modules: each has `register(add)`, where
 `add(name, help=..., run=fn)` returns the argparse parser to put the command's arguments on, and
 `fn(args, client) -> int | None` does the work (None means exit code 0). The global options
 (--index, --embedder, --timeout, --json, --token-file, --tls...) are accepted before or after the
-subcommand. To add a command, add its module to COMMAND_MODULES; a listed module that does not
-exist yet is skipped.
+subcommand. To add a command, add its module to COMMAND_MODULES.
 
 A failure prints one line on stderr (`recsys: error: ...`) and exits 1 (2 for bad usage); an
 expected error never shows a traceback.
@@ -14,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from typing import Callable, Sequence
 
-from client.errors import RecsysError
-from client.recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
-from servekit.auth import TokenError, load_token
-from servekit.tls import ClientTls, TlsError
+from .access import ClientTls, TlsError, TokenError, load_token
+from .errors import RecsysError
+from .recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
 
 PROG = "recsys"
-COMMAND_MODULES = ("client.commands", "client.evaluate")
+COMMAND_MODULES = (".commands", ".evaluate")  # relative to this package
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -99,9 +96,7 @@ def build_parser(command_modules: Sequence[str] = COMMAND_MODULES) -> argparse.A
         return sub
 
     for module_name in command_modules:
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(module_name, __package__)
         if hasattr(module, "register"):
             module.register(add)
     return parser

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from client import render
-from client.recsys_client import RecsysClient
-from client.types import MODES, SearchParams
+from . import render
+from .recsys_client import RecsysClient
+from .types import MODES, SearchParams
 
 
 def _whole(minimum: int):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from client.errors import InvalidArgumentError
-from client.generated.recsys.v1 import embedder_pb2, index_pb2
-from client.types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
+from .errors import InvalidArgumentError
+from .generated.recsys.v1 import embedder_pb2, index_pb2
+from .types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
                           HybridParams, ModelInfo, Product, ProductPage, SearchParams,
                           SearchResult, SearchTiming, Stats, UpsertResult)
 

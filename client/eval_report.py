@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from client.eval_metrics import metric_keys
+from .eval_metrics import metric_keys
 
 DECIMALS = 4
 EXAMPLE_QUERIES = ("cozy wooden chair for study table", "small folding computer desk",

@@ -23,11 +23,11 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from client.errors import RecsysError
-from client.eval_metrics import evaluate_mode, parse_ks, query_depth
-from client.eval_report import EXAMPLE_HITS, EXAMPLE_QUERIES, EvalReport, metrics_table, write_report
-from client.recsys_client import RecsysClient
-from client.types import MODES
+from .errors import RecsysError
+from .eval_metrics import evaluate_mode, parse_ks, query_depth
+from .eval_report import EXAMPLE_HITS, EXAMPLE_QUERIES, EvalReport, metrics_table, write_report
+from .recsys_client import RecsysClient
+from .types import MODES
 
 DEFAULT_KS = (1, 5, 10)
 DEFAULT_OUT = Path("var/eval")

@@ -21,12 +21,12 @@ from typing import Iterable, Iterator, Sequence
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from client import convert
-from client.channels import Connectivity, RetryPolicy, open_channel
-from client.errors import (DeadlineExceededError, InvalidArgumentError, RecsysError,
+from . import convert
+from .channels import Connectivity, RetryPolicy, open_channel
+from .errors import (DeadlineExceededError, InvalidArgumentError, RecsysError,
                            from_rpc_error)
-from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
-from client.types import (DeleteResult, EmbedResult, HybridParams, ModelInfo, Product,
+from .generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
+from .types import (DeleteResult, EmbedResult, HybridParams, ModelInfo, Product,
                           ProductPage, SearchParams, SearchResult, Stats, UpsertResult)
 
 DEFAULT_INDEX = "localhost:50052"
@@ -51,7 +51,7 @@ class RecsysClient:
     retry: how gRPC retries UNAVAILABLE (RetryPolicy(max_attempts=1) turns retries off).
     tls_ca: PEM file (or bytes) of the CA that signed the servers' certificates: TLS when given.
     credentials: grpc.ChannelCredentials for TLS instead of tls_ca (e.g. mutual TLS:
-        servekit.tls.ClientTls(ca, cert, key).credentials()).
+        client.access.ClientTls(ca, cert, key).credentials()).
     tls_server_name: the name to check the servers' certificates against, if not the target host.
     token: sent with every call as `authorization: Bearer <token>`.
     """

@@ -7,7 +7,7 @@ import json
 import shutil
 from typing import Any, Sequence
 
-from client.types import EmbedResult, Hit, Product, SearchResult
+from .types import EmbedResult, Hit, Product, SearchResult
 
 ELLIPSIS = "…"
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import grpc
 
-from .auth import TokenAuthInterceptor, TokenError, load_token
-from .tls import ClientTls, ServerTls, TlsError
+from client.access import ClientTls, TlsError, TokenError, load_token
+
+from .auth import TokenAuthInterceptor
+from .tls import ServerTls
 
 
 class AccessError(ValueError):

@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
-from servekit.auth import (HEALTH_ONLY, TokenAuthInterceptor, TokenError, bearer_metadata,
-                           load_token, with_token)
+from client.access import TokenError, bearer_metadata, load_token
+from servekit.auth import TokenAuthInterceptor, with_token
 from servekit.health import Health
 from servekit.lifecycle import add_reflection, bind, build_server
 from servekit.metrics import REQUESTS
@@ -145,7 +145,7 @@ def test_health_and_reflection_stay_open(channel):
 
 
 def test_reflection_can_be_closed_too():
-    with running_server(TOKEN, open_prefixes=HEALTH_ONLY) as address, \
+    with running_server(TOKEN, open_prefixes=("/grpc.health.v1.Health/",)) as address, \
             grpc.insecure_channel(address) as channel:
         assert health_of(channel) == "SERVING"
         code, _ = code_of(lambda: list_services(channel))

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from servekit.auth import bearer_metadata, token_call_credentials, with_token
-from servekit.tls import ClientTls, ServerTls, TlsError, open_channel
+from client.access import ClientTls, TlsError, bearer_metadata
+from servekit.auth import with_token
+from servekit.tls import ServerTls
 from tests.test_auth import TOKEN, code_of, health_of, model_info, running_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,6 +90,10 @@ def tls_address(pki):
         yield address
 
 
+def _tls_channel(address: str, tls: ClientTls) -> grpc.Channel:
+    return grpc.secure_channel(address, tls.credentials())
+
+
 def _unreachable(channel) -> None:
     code, details = code_of(lambda: health_of(channel))
     assert code == grpc.StatusCode.UNAVAILABLE, details
@@ -97,7 +102,7 @@ def _unreachable(channel) -> None:
 # -- TLS -----------------------------------------------------------------------------------------
 
 def test_a_client_that_trusts_the_ca_gets_through_with_the_token(pki, tls_address):
-    with open_channel(tls_address, ClientTls(ca=pki.ca)) as channel:
+    with _tls_channel(tls_address, ClientTls(ca=pki.ca)) as channel:
         assert health_of(channel) == "SERVING"                    # health: no token needed
         code, _ = code_of(lambda: model_info(channel))
         assert code == grpc.StatusCode.UNAUTHENTICATED           # TLS alone is not enough
@@ -107,16 +112,9 @@ def test_a_client_that_trusts_the_ca_gets_through_with_the_token(pki, tls_addres
         assert model_info(with_token(channel, TOKEN)).model_name == "tiny"
 
 
-def test_the_token_as_call_credentials_over_tls(pki, tls_address):
-    credentials = grpc.composite_channel_credentials(ClientTls(ca=pki.ca).credentials(),
-                                                     token_call_credentials(TOKEN))
-    with grpc.secure_channel(tls_address, credentials) as channel:
-        assert model_info(channel).dimension == 2
-
-
 def test_the_server_name_localhost_is_in_the_certificate(pki, tls_address):
     port = tls_address.rsplit(":", 1)[1]
-    with open_channel(f"localhost:{port}", ClientTls(ca=pki.ca)) as channel:
+    with _tls_channel(f"localhost:{port}", ClientTls(ca=pki.ca)) as channel:
         assert health_of(channel) == "SERVING"
 
 
@@ -128,25 +126,25 @@ def test_a_plaintext_client_cannot_talk_to_a_tls_server(tls_address):
 
 
 def test_a_client_that_trusts_another_ca_is_refused(other_pki, tls_address):
-    with open_channel(tls_address, ClientTls(ca=other_pki.ca)) as channel:
+    with _tls_channel(tls_address, ClientTls(ca=other_pki.ca)) as channel:
         _unreachable(channel)
 
 
 def test_a_tls_client_cannot_talk_to_a_plaintext_server(pki):
-    with running_server(None) as address, open_channel(address, ClientTls(ca=pki.ca)) as channel:
+    with running_server(None) as address, _tls_channel(address, ClientTls(ca=pki.ca)) as channel:
         _unreachable(channel)
 
 
 def test_mutual_tls_requires_a_client_certificate_from_the_ca(pki, other_pki):
     credentials = ServerTls(pki.server_cert, pki.server_key, client_ca=pki.ca).credentials()
     with running_server(TOKEN, credentials) as address:
-        with open_channel(address, ClientTls(ca=pki.ca)) as channel:
+        with _tls_channel(address, ClientTls(ca=pki.ca)) as channel:
             _unreachable(channel)                                 # no client certificate
         stranger = ClientTls(ca=pki.ca, cert=other_pki.client_cert, key=other_pki.client_key)
-        with open_channel(address, stranger) as channel:
+        with _tls_channel(address, stranger) as channel:
             _unreachable(channel)                                 # signed by another CA
         ours = ClientTls(ca=pki.ca, cert=pki.client_cert, key=pki.client_key)
-        with open_channel(address, ours) as channel:
+        with _tls_channel(address, ours) as channel:
             assert health_of(channel) == "SERVING"
             assert model_info(with_token(channel, TOKEN)).model_name == "tiny"
 
