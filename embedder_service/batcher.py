@@ -17,11 +17,10 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
-import grpc
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
-from servekit.errors import ResourceExhausted, ServiceError, Unavailable
+from servekit.errors import ResourceExhausted, Unavailable
 
 from .backend import Tokenized
 
@@ -62,10 +61,6 @@ def cut_sorted(lengths: list[int], max_size: int, max_tokens: int, overhead: int
         runs.append((cut[end], end))
         end = cut[end]
     return runs[::-1]
-
-
-class Cancelled(ServiceError):
-    code = grpc.StatusCode.CANCELLED
 
 
 class Job:

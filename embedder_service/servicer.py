@@ -6,10 +6,10 @@ import threading
 import time
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
-from servekit.errors import DeadlineExceeded, ServiceError, Unavailable
+from servekit.errors import Cancelled, DeadlineExceeded, ServiceError, Unavailable
 
 from .backend import normalize_rows
-from .batcher import Batcher, Cancelled
+from .batcher import Batcher
 from .config import EmbedderConfig
 from .validation import Limits, check_lengths, check_texts
 

@@ -1,8 +1,9 @@
 """The one table that maps the services' errors to gRPC status codes.
 
-Handlers raise a ServiceError subclass with a message a person can act on; the ErrorInterceptor
-(see interceptors.py) turns it into `context.abort(code, message)`. Anything else that escapes a
-handler is logged with its traceback and answered INTERNAL, never a crash.
+Handlers (and the token check, servekit.auth) raise a ServiceError subclass with a message a
+person can act on; the ServiceInterceptor (interceptors.py) turns it into
+`context.abort(code, message)` and counts it. Anything else that escapes a handler is logged with
+its traceback and answered INTERNAL, never a crash. Both services use this one table.
 """
 from __future__ import annotations
 
@@ -47,3 +48,8 @@ class Unauthenticated(ServiceError):
 
 class Unimplemented(ServiceError):
     code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class Cancelled(ServiceError):
+    """The work was dropped because the caller went away (or the server is stopping)."""
+    code = grpc.StatusCode.CANCELLED

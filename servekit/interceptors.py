@@ -89,8 +89,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        if method.startswith("/grpc."):  # health and reflection: not ours to count
-            return handler
+        # Health and reflection: their errors (a refused token) go through the table too, but
+        # their successful calls (probes, long Watch streams) are not ours to count or time.
+        timed = not method.startswith("/grpc.")
 
         if handler.unary_unary or handler.stream_unary:
             inner = handler.unary_unary or handler.stream_unary
@@ -108,10 +109,12 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                         raise
                     _handle(method, exc, context)
                 else:
-                    REQUESTS.labels(method, _code_of(context)).inc()
+                    if timed:
+                        REQUESTS.labels(method, _code_of(context)).inc()
                     return response
                 finally:
-                    LATENCY.labels(method).observe(time.perf_counter() - start)
+                    if timed:
+                        LATENCY.labels(method).observe(time.perf_counter() - start)
 
             factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
                        else grpc.stream_unary_rpc_method_handler)
@@ -131,9 +134,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                         raise
                     _handle(method, exc, context)
                 else:
-                    REQUESTS.labels(method, _code_of(context)).inc()
+                    if timed:
+                        REQUESTS.labels(method, _code_of(context)).inc()
                 finally:
-                    LATENCY.labels(method).observe(time.perf_counter() - start)
+                    if timed:
+                        LATENCY.labels(method).observe(time.perf_counter() - start)
 
             factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
                        else grpc.stream_stream_rpc_method_handler)

@@ -25,7 +25,9 @@ def build_server(*, max_workers: int, max_message_bytes: int,
     ]
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[*extra_interceptors, ServiceInterceptor()],
+        # ServiceInterceptor outermost: what the inner ones (the token check) reject is answered
+        # from the same error table and counted in the same metrics as the handlers' errors.
+        interceptors=[ServiceInterceptor(), *extra_interceptors],
         options=options,
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
