@@ -22,9 +22,10 @@ from dataclasses import replace
 import numpy as np
 
 from client.generated.recsys.v1 import index_pb2
-from servekit.errors import InvalidArgument, Unavailable
+from servekit.errors import FailedPrecondition, InvalidArgument, Unavailable
 
-from . import wal as walmod
+from .wal import WalError, WriteAheadLog
+from .wal_codec import decode_delete, decode_upsert, encode_delete, encode_upsert
 from .catalog import search_text
 from .catalog_updates import breadcrumb_string
 from .embedder_client import EmbedderClient
@@ -79,7 +80,7 @@ def validate_products(products, limit: int) -> None:
 
 
 class CatalogWriter:
-    def __init__(self, state: ServedState, embedder: EmbedderClient, log_: walmod.WriteAheadLog, *,
+    def __init__(self, state: ServedState, embedder: EmbedderClient, log_: WriteAheadLog, *,
                  max_batch_products: int, on_write: Callable[[], None] | None = None):
         self.state, self.embedder, self.wal = state, embedder, log_
         self.max_batch_products = max_batch_products
@@ -92,12 +93,16 @@ class CatalogWriter:
         vectors = self.embedder.embed(texts, timeout=timeout, what="products")
         snap = self.state.snapshot
         if vectors.shape[1] != snap.vectors.dimension:
-            raise InvalidArgument(f"the embedder's vectors have dimension {vectors.shape[1]}, the "
-                                  f"index {snap.vectors.dimension}")
+            # Not the caller's to fix: the embedder serves another model than the index was built
+            # with (an operator's change). Nothing is applied.
+            raise FailedPrecondition(f"write not applied: the embedder's vectors have dimension "
+                                     f"{vectors.shape[1]}, the index {snap.vectors.dimension}; "
+                                     "point --embedder at the index's model, or rebuild the index "
+                                     "(--on-model-change rebuild)")
         clean = [index_pb2.Product(**{k: v for k, v in product_dict(p).items() if v is not None})
                  for p in products]
         with self.state.write_lock:
-            seq = self._append("upsert", walmod.encode_upsert(clean, vectors))
+            seq = self._append("upsert", encode_upsert(clean, vectors))
             new = self.state.snapshot.with_upserts([product_dict(p) for p in clean], vectors, seq)
             self.state.swap(new)
         self._written()
@@ -108,7 +113,7 @@ class CatalogWriter:
         ids = [str(i) for i in product_ids]
         _check_batch(len(ids), self.max_batch_products, "product_ids")
         with self.state.write_lock:
-            seq = self._append("delete", walmod.encode_delete(ids))
+            seq = self._append("delete", encode_delete(ids))
             new, not_found = self.state.snapshot.with_deletes(ids, seq)
             self.state.swap(new)
         self._written()
@@ -121,7 +126,7 @@ class CatalogWriter:
     def _append(self, op: str, payload: bytes) -> int:
         try:
             return self.wal.append(op, payload)
-        except walmod.WalError as exc:
+        except WalError as exc:
             raise Unavailable(f"write not applied: the write-ahead log cannot take writes ({exc}); "
                               f"restart the index service") from None
 
@@ -132,12 +137,12 @@ class CatalogWriter:
         applied = 0
         for seq, op, payload in self.wal.replay(after_seq=snap.sequence):
             if op == "upsert":
-                products, vectors = walmod.decode_upsert(payload)
+                products, vectors = decode_upsert(payload)
                 if reembed:
                     vectors = self._reembed(products)
                 snap = snap.with_upserts([product_dict(p) for p in products], vectors, seq)
             else:
-                snap, _ = snap.with_deletes(walmod.decode_delete(payload), seq)
+                snap, _ = snap.with_deletes(decode_delete(payload), seq)
             applied += 1
         if applied:
             log.info("replayed %d logged writes (through seq %d)%s", applied, snap.sequence,

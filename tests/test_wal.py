@@ -10,8 +10,10 @@ import pytest
 
 from client.generated.recsys.v1 import index_pb2
 from index_service import wal as wal_module
-from index_service.wal import (WalCorruptError, WalError, WalFormatError, WriteAheadLog,
-                               decode_delete, decode_upsert, encode_delete, encode_upsert)
+from index_service import wal_format
+from index_service.wal import WalCorruptError, WalError, WriteAheadLog
+from index_service.wal_codec import (WalFormatError, decode_delete, decode_upsert, encode_delete,
+                                     encode_upsert)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -222,10 +224,10 @@ def test_appends_racing_a_checkpoint_are_all_kept(log_path):
 
 def _record_bounds(path):
     """(start, end) of each record, read from the format described in wal.py."""
-    data, offset, bounds = path.read_bytes(), wal_module._HEADER.size, []
+    data, offset, bounds = path.read_bytes(), wal_format.HEADER.size, []
     while offset < len(data):
-        body_len, _ = wal_module._RECORD_HEAD.unpack_from(data, offset)
-        end = offset + wal_module._RECORD_HEAD.size + body_len
+        body_len, _ = wal_format.RECORD_HEAD.unpack_from(data, offset)
+        end = offset + wal_format.RECORD_HEAD.size + body_len
         bounds.append((offset, end))
         offset = end
     return bounds
