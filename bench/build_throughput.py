@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
 
-    from index_service.catalog import read_catalog
+    from index_service.catalog_reader import read_catalog
     catalog, _ = read_catalog(args.catalog)
     texts = catalog.search_texts()
     print(f"[build_throughput] {len(catalog)} products from {args.catalog}", flush=True)

@@ -37,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "embedder.json"
 
 def catalog_texts() -> list[str]:
     """The shared ikarus catalog's search texts, by the app's recipe (index_service.catalog)."""
-    from index_service.catalog import read_catalog
+    from index_service.catalog_reader import read_catalog
     catalog, _ = read_catalog(IKARUS_CSV)
     return catalog.search_texts()
 

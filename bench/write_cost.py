@@ -24,7 +24,7 @@ import numpy as np
 from bench.results import Row, publish
 from bench.synthetic import DIMENSION, parse_size, size_name, write_catalog
 from index_service import artifacts, vectors
-from index_service.catalog import read_catalog
+from index_service.catalog_reader import read_catalog
 from index_service.compaction import write_compacted
 from index_service.lexical import LexicalIndex
 from index_service.snapshot import Snapshot

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from servekit.errors import Unavailable
 
 from . import artifacts, vectors
-from .catalog import Catalog, LoadReport
+from .catalog import Catalog
+from .catalog_reader import LoadReport
 from .embedder_client import EmbedderClient
 from .lexical import LexicalIndex
 

@@ -30,7 +30,8 @@ from servekit.errors import ServiceError
 
 from . import artifacts, vectors
 from .build import embed_all, import_embeddings, write_artifacts
-from .catalog import Catalog, CatalogError, LoadReport, parse_columns_spec, read_catalog
+from .catalog import Catalog
+from .catalog_reader import CatalogError, LoadReport, parse_columns_spec, read_catalog
 from .compaction import Compactor
 from .config import IndexConfig
 from .embedder_client import EmbedderClient

@@ -14,7 +14,7 @@ import pytest
 
 from bench import run_all, synthetic
 from bench.results import Row, markdown_table, read_results, write_result
-from index_service.catalog import read_catalog
+from index_service.catalog_reader import read_catalog
 from tests.procs import ROOT, ServiceProcess, free_port
 
 

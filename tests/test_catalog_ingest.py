@@ -6,8 +6,9 @@ import csv
 import numpy as np
 import pytest
 
-from index_service.catalog import (CatalogError, Catalog, parse_breadcrumb, parse_columns_spec,
-                                   parse_images, read_catalog)
+from index_service.catalog import Catalog
+from index_service.catalog_reader import (CatalogError, parse_breadcrumb, parse_columns_spec,
+                                          parse_images, read_catalog)
 from tests.procs import IKARUS_CSV
 
 HEADER = ["uniq_id", "title", "brand", "description", "price", "categories", "images", "color",
@@ -62,7 +63,7 @@ def test_recipe_prices_texts_and_categories(small_csv):
 
 
 def test_prices_that_do_not_parse_are_missing():
-    from index_service.catalog import parse_prices
+    from index_service.catalog_reader import parse_prices
     import pandas as pd
     got = parse_prices(pd.Series(["$1,299.99", "1.2.3", "", "n/a", "9" * 400, "USD 5"]))
     assert got[0] == 1299.99 and got[5] == 5.0 and np.isnan(got[1:5]).all()

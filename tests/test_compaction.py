@@ -11,7 +11,7 @@ import pytest
 
 from client.generated.recsys.v1 import index_pb2 as pb
 from index_service import artifacts, vectors
-from index_service.catalog import read_catalog
+from index_service.catalog_reader import read_catalog
 from index_service.compaction import Compactor, write_compacted
 from index_service.filters import FilterSpec
 from index_service.lexical import LexicalIndex

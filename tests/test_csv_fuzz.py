@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index_service.catalog import CatalogError, read_catalog
+from index_service.catalog_reader import CatalogError, read_catalog
 from tests.procs import ROOT, ServiceProcess, free_port
 
 FUZZ_EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from index_service import vectors
-from index_service.catalog import Catalog, read_catalog
+from index_service.catalog import Catalog
+from index_service.catalog_reader import read_catalog
 from index_service.catalog_updates import select
 from index_service.filters import FilterSpec
 from index_service.lexical import LexicalIndex

@@ -9,7 +9,7 @@ import pytest
 
 from client.generated.recsys.v1 import index_pb2
 from index_service import vectors
-from index_service.catalog import read_catalog
+from index_service.catalog_reader import read_catalog
 from index_service.filters import FilterSpec, allowed_mask, from_proto
 from servekit.errors import InvalidArgument
 

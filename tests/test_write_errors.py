@@ -7,7 +7,7 @@ import pytest
 
 from client.generated.recsys.v1 import index_pb2
 from index_service import vectors
-from index_service.catalog import read_catalog
+from index_service.catalog_reader import read_catalog
 from index_service.lexical import LexicalIndex
 from index_service.snapshot import ServedState, Snapshot
 from index_service.wal import WriteAheadLog
