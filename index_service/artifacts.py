@@ -27,6 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .durable_io import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+# The files of one build (the layout above); every module names them through these.
+INDEX_FILE = "faiss.index"
+EMBEDDINGS_FILE = "embeddings.npy"
+CATALOG_DIR = "catalog"
+LEXICAL_FILE = "lexical.npz"
+REPORT_FILE = "build_report.txt"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -97,6 +105,21 @@ def write_build(data_dir: Path, manifest: dict, write_files: Callable[[Path], No
         raise
     remove_stale(data_dir, keep=final.name)
     return final
+
+
+def write_served_build(data_dir: Path, manifest: dict, *, index, embeddings: np.ndarray, catalog,
+                       lexical, report: str) -> tuple[Path, dict]:
+    """Write what a snapshot serves - the vector index, its embeddings, the catalog, the lexical
+    model and a report - as one atomic build (`write_build`). Returns (directory, manifest)."""
+    def write_files(tmp: Path) -> None:
+        index.save(tmp / INDEX_FILE)
+        np.save(tmp / EMBEDDINGS_FILE, np.ascontiguousarray(embeddings, dtype=np.float32))
+        catalog.save(tmp / CATALOG_DIR)
+        lexical.save(tmp / LEXICAL_FILE)
+        (tmp / REPORT_FILE).write_text(report)
+
+    build_dir = write_build(data_dir, manifest, write_files)
+    return build_dir, json.loads((build_dir / MANIFEST).read_text())
 
 
 def remove_stale(data_dir: Path, keep: str) -> None:

@@ -139,11 +139,7 @@ def write_artifacts(data_dir: Path, *, catalog: Catalog, report: LoadReport, emb
         "skipped_rows": report.skipped_rows,
     }
 
-    def write_files(tmp: Path) -> None:
-        index.save(tmp / "faiss.index")
-        np.save(tmp / "embeddings.npy", np.ascontiguousarray(embeddings, dtype=np.float32))
-        catalog.save(tmp / "catalog")
-        lexical.save(tmp / "lexical.npz")
-        (tmp / "build_report.txt").write_text(report_text(manifest, report))
-
-    return artifacts.write_build(data_dir, manifest, write_files)
+    build_dir, _ = artifacts.write_served_build(data_dir, manifest, index=index,
+                                                embeddings=embeddings, catalog=catalog,
+                                                lexical=lexical, report=report_text(manifest, report))
+    return build_dir

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
 from . import artifacts, vectors
@@ -64,15 +63,8 @@ def write_compacted(data_dir: Path, snap: Snapshot) -> tuple[Path, dict]:
               f"catalog: {manifest.get('catalog_path')}\nmodel: {manifest.get('model_name')}\n"
               f"lexical vocabulary: {lexical.vocabulary_size} terms (refitted)\n")
 
-    def write_files(tmp: Path) -> None:
-        index.save(tmp / "faiss.index")
-        np.save(tmp / "embeddings.npy", embeddings)
-        catalog.save(tmp / "catalog")
-        lexical.save(tmp / "lexical.npz")
-        (tmp / "build_report.txt").write_text(report)
-
-    build_dir = artifacts.write_build(data_dir, manifest, write_files)
-    return build_dir, artifacts.current_build(data_dir)[1]
+    return artifacts.write_served_build(data_dir, manifest, index=index, embeddings=embeddings,
+                                        catalog=catalog, lexical=lexical, report=report)
 
 
 class Compactor:
