@@ -19,17 +19,18 @@ rows stay in the arrays, masked by `live`, until compaction writes fresh artifac
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from servekit.errors import Unavailable
 
-from .catalog import Catalog
-from .columns import load_mapped
-from .catalog_updates import concat, products_catalog
+from . import artifacts
 from . import vectors as vector_backends
+from .catalog import Catalog
+from .catalog_updates import concat, products_catalog
+from .columns import load_mapped
 from .lexical import LexicalIndex
 from .vectors import VectorIndex
 
@@ -44,18 +45,17 @@ class Snapshot:
     live: np.ndarray | None = None
     # Writes applied since the artifacts were built (the WAL's sequence).
     sequence: int = 0
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, build_dir: Path, manifest: dict, search_params: dict) -> "Snapshot":
         """The snapshot of one build directory (embeddings and catalog memory-mapped). Its
         sequence is the manifest's `wal_sequence`: the last logged write the build holds."""
-        embeddings = load_mapped(build_dir / "embeddings.npy")
+        embeddings = load_mapped(build_dir / artifacts.EMBEDDINGS_FILE)
         params = {**manifest.get("index_params", {}), **search_params}
-        index = vector_backends.load(manifest["index_type"], build_dir / "faiss.index", embeddings,
-                                     params)
-        return cls(catalog=Catalog.load(build_dir / "catalog"), vectors=index,
-                   lexical=LexicalIndex.load(build_dir / "lexical.npz"), manifest=manifest,
+        index = vector_backends.load(manifest["index_type"], build_dir / artifacts.INDEX_FILE,
+                                     embeddings, params)
+        return cls(catalog=Catalog.load(build_dir / artifacts.CATALOG_DIR), vectors=index,
+                   lexical=LexicalIndex.load(build_dir / artifacts.LEXICAL_FILE), manifest=manifest,
                    sequence=int(manifest.get("wal_sequence", 0)))
 
     @property
@@ -123,10 +123,6 @@ class ServedState:
         if snap is None:
             raise Unavailable("the index is still building: retry when health reports SERVING")
         return snap
-
-    @property
-    def ready(self) -> bool:
-        return self._snapshot is not None
 
     def swap(self, new: Snapshot) -> Snapshot | None:
         """Publish `new`; returns the previous snapshot. Attribute assignment is atomic."""

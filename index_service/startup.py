@@ -1,27 +1,16 @@
 """At start: open the write-ahead log, load the artifacts in --data-dir or (re)build them, replay
 the logged writes, and return the Store to serve (`open_store`).
 
-Decision (in this order):
-1. the embedder's model (name, dimension) differs from the artifacts': refuse with a clear message
-   (--on-model-change rebuild re-embeds instead: the stored catalog, live updates included, when
-   the CSV is unchanged; logged upserts are re-embedded as they are replayed);
-2. same catalog file (sha256), column mapping and imported embeddings, same index type and build
-   parameters: load, embedding nothing;
-3. same data but another index type or build parameters: rebuild the index from the stored
-   catalog and embeddings (no embedding; compacted live updates kept);
-4. otherwise (the CSV changed, or no artifacts): read the CSV, embed every product (or import
-   --embeddings), write a new build. The operator replaced the source of truth: writes compacted
-   into the previous artifacts go with them, and the writes logged after the last compaction are
-   re-applied on top of the new catalog (with their stored vectors).
-
-Then every logged write after the build's `wal_sequence` is replayed (writes.CatalogWriter.replay),
-and compaction (compaction.Compactor) starts with `Store.start()`.
+What to do is decided by startup_plan.plan (pure: LOAD, REINDEX, REEMBED or BUILD, from the facts
+gathered here); the functions below carry each plan out. Then every logged write after the
+build's `wal_sequence` is replayed (writes.CatalogWriter.replay, re-embedding the upserts when the
+plan says the model changed), and compaction (compaction.Compactor) starts with `Store.start()`.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +26,12 @@ from .config import IndexConfig
 from .embedder_client import EmbedderClient
 from .snapshot import ServedState, Snapshot
 from .wal import WriteAheadLog
-from .writes import REEMBED_LOGGED_UPSERTS, CatalogWriter
+from .startup_plan import LOAD, REEMBED, REINDEX, Facts, Plan, StartupError, plan
+from .writes import CatalogWriter
 
 WAL_FILE = "catalog.wal"
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """The service cannot serve; the message is one line saying why and what to do."""
 
 
 @dataclass
@@ -74,10 +60,12 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
     data_dir.mkdir(parents=True, exist_ok=True)
     wal = WriteAheadLog(data_dir / WAL_FILE)
     try:
-        snapshot = prepare(config, client, progress=progress, wal_base_seq=wal.base_sequence,
-                           wal_last_seq=wal.last_sequence)
+        snapshot, start_plan = prepare(config, client, progress=progress,
+                                       wal_base_seq=wal.base_sequence,
+                                       wal_last_seq=wal.last_sequence)
         writer = CatalogWriter(state, client, wal, max_batch_products=config.max_batch_products)
-        snapshot = with_log_replayed(snapshot, wal, writer)  # before anything is served
+        snapshot = with_log_replayed(snapshot, wal, writer,  # before anything is served
+                                     reembed=start_plan.reembed_logged_upserts)
         compactor = Compactor(state, wal, data_dir, replay=writer.replay,
                               search_params=config.index_params,
                               every_writes=config.compact_every_writes,
@@ -89,13 +77,15 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
     return Store(snapshot, writer, wal, compactor)
 
 
-def with_log_replayed(snapshot: Snapshot, wal: WriteAheadLog, writer: CatalogWriter) -> Snapshot:
-    """`snapshot` with every acknowledged write the log holds after it applied. A log behind the
+def with_log_replayed(snapshot: Snapshot, wal: WriteAheadLog, writer: CatalogWriter, *,
+                      reembed: bool = False) -> Snapshot:
+    """`snapshot` with every acknowledged write the log holds after it applied (`reembed`: the
+    upserts with vectors of the embedder's model, not the logged ones). A log behind the
     artifacts (deleted by hand) numbers new writes after theirs (else a restart would skip them
     as already compacted); one with records behind them is refused."""
     if wal.last_sequence < snapshot.sequence:
         _log_behind_artifacts(wal, snapshot.sequence)
-    return writer.replay(snapshot)
+    return writer.replay(snapshot, reembed=reembed)
 
 
 def _log_behind_artifacts(wal: WriteAheadLog, artifacts_seq: int) -> None:
@@ -119,107 +109,109 @@ def _stored_report(manifest: dict, csv_path: Path, catalog: Catalog) -> LoadRepo
                       attribute_columns=list(catalog.attributes))
 
 
-def _build_params(kind: str, params: dict) -> dict:
-    return {k: params.get(k) for k in vectors.BACKENDS[kind].build_params}
-
-
-def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = True,
-            wal_base_seq: int = 0, wal_last_seq: int = 0) -> Snapshot:
-    """The snapshot of the artifacts to serve, before the log is replayed. `wal_base_seq`: the
-    log's checkpoint (a build from the CSV holds no logged write after it)."""
-    data_dir, csv_path = Path(config.data_dir), Path(config.catalog)
+def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
+           wal_last_seq: int) -> tuple[Facts, Path | None]:
+    """What the plan is decided on (the embedder is waited for here), and the served build."""
+    csv_path = Path(config.catalog)
     if not csv_path.is_file():
         raise StartupError(f"{csv_path}: no such catalog file")
     try:
         mapping = parse_columns_spec(config.columns)
     except ValueError as exc:
         raise StartupError(str(exc)) from None
-    started = time.monotonic()
     catalog_sha = artifacts.sha256_file(csv_path)
     imported_sha = artifacts.sha256_file(Path(config.embeddings)) if config.embeddings else None
     try:
         client.wait_serving(config.embedder_wait_s)
-        model_name, dimension = client.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)
+        model = client.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)
     except ServiceError as exc:
         raise StartupError(f"cannot start: {exc.message} (waited {config.embedder_wait_s:g} s; "
                            f"is the embedder running?)") from None
+    current = artifacts.current_build(Path(config.data_dir))
+    facts = Facts(
+        catalog_sha256=catalog_sha, columns=mapping, model=model,
+        index_type=config.index_type, index_params=config.index_params,
+        build_param_names=vectors.BACKENDS[config.index_type].build_params,
+        manifest=current[1] if current else None,
+        embeddings_sha256=imported_sha,
+        on_model_change=config.on_model_change, wal_base_seq=wal_base_seq,
+        wal_last_seq=wal_last_seq, data_dir=config.data_dir, embedder=client.display)
+    return facts, current[0] if current else None
 
-    current = artifacts.current_build(data_dir)
-    model_changed = False
-    if current is not None:
-        build_dir, manifest = current
-        if (manifest.get("model_name"), manifest.get("dimension")) != (model_name, dimension):
-            message = (f"the artifacts in {data_dir} were built with model {manifest.get('model_name')!r} "
-                       f"(dimension {manifest.get('dimension')}) but the embedder at {client.display} "
-                       f"serves {model_name!r} (dimension {dimension})")
-            if config.on_model_change == "refuse":
-                raise StartupError(f"refusing to serve: {message}; point --embedder at the "
-                                   f"artifacts' model, or start with --on-model-change rebuild")
-            log.warning("%s: rebuilding (--on-model-change rebuild)", message)
-            model_changed = True
-    same_data = (current is not None and manifest.get("catalog_sha256") == catalog_sha
-                 and manifest.get("columns") == mapping
-                 and (imported_sha is None or manifest.get("embeddings_sha256") == imported_sha))
-    if same_data and not model_changed and manifest.get("index_type") == config.index_type and \
-            _build_params(config.index_type, manifest.get("index_params", {})) == \
-            _build_params(config.index_type, config.index_params):
+
+def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = True,
+            wal_base_seq: int = 0, wal_last_seq: int = 0) -> tuple[Snapshot, Plan]:
+    """The snapshot of the artifacts to serve, before the log is replayed, and the plan that made
+    it. `wal_base_seq`: the log's checkpoint (a build from the CSV holds no logged write after it)."""
+    started = time.monotonic()
+    facts, build_dir = _facts(config, client, wal_base_seq, wal_last_seq)
+    start_plan = plan(facts)
+    for note in start_plan.notes:
+        log.warning("%s", note)
+    if start_plan.action == LOAD:
         log.info("loading artifacts from %s (catalog and model unchanged; they hold the logged "
-                 "writes through seq %d)", build_dir, manifest.get("wal_sequence", 0))
-        return Snapshot.load(build_dir, manifest, config.index_params)
-
-    if same_data:  # the stored catalog: the CSV's products and the compacted live updates
-        catalog = Catalog.load(build_dir / "catalog")
-        report = _stored_report(manifest, csv_path, catalog)
-        wal_sequence = int(manifest.get("wal_sequence", 0))
+                 "writes through seq %d)", build_dir, start_plan.wal_sequence)
+        return Snapshot.load(build_dir, facts.manifest, config.index_params), start_plan
+    if start_plan.action in (REINDEX, REEMBED):
+        catalog = Catalog.load(build_dir / artifacts.CATALOG_DIR)
+        report = _stored_report(facts.manifest, Path(config.catalog), catalog)
     else:
-        try:
-            catalog, report = read_catalog(csv_path, mapping)
-        except CatalogError as exc:
-            raise StartupError(str(exc)) from None
-        if len(catalog) == 0:
-            raise StartupError(f"{csv_path}: no products (every row lacks a title, or the file has "
-                               "no rows)")
-        compacted = int(manifest.get("wal_sequence", 0)) if current is not None else 0
-        wal_sequence = max(wal_base_seq, compacted)
-        if current is not None or wal_last_seq > wal_sequence:
-            log.warning("catalog %s is new or changed since the last build: rebuilding from it; live "
-                        "writes compacted into the previous artifacts (through seq %d) are replaced "
-                        "by the new file, and the %d writes logged after seq %d are re-applied on "
-                        "top of it", csv_path, wal_sequence, max(0, wal_last_seq - wal_sequence),
-                        wal_sequence)
-    base_manifest = {"model_name": model_name, "dimension": dimension, "catalog_sha256": catalog_sha,
-                     "catalog_path": str(csv_path.resolve()), "columns": mapping,
-                     "embeddings_sha256": None, "embeddings_source": "embedder",
-                     "wal_sequence": wal_sequence}
-    if same_data and not model_changed:
+        catalog, report = _read_catalog_file(config, facts)
+    embeddings, source = _vectors(start_plan, config, client, facts, catalog, report, build_dir,
+                                  progress)
+    manifest = _base_manifest(config, facts, start_plan, source)
+    new_dir = write_artifacts(Path(config.data_dir), catalog=catalog, report=report,
+                              embeddings=embeddings, index_type=config.index_type,
+                              index_params=config.index_params, base_manifest=manifest,
+                              started=started)
+    del embeddings, catalog  # served from the files just written (memory-mapped where possible)
+    manifest = artifacts.current_build(Path(config.data_dir))[1]
+    log.info("built %d products into %s in %.1f s", manifest["product_count"], new_dir,
+             manifest["build_seconds"])
+    return Snapshot.load(new_dir, manifest, config.index_params), start_plan
+
+
+def _read_catalog_file(config: IndexConfig, facts: Facts) -> tuple[Catalog, LoadReport]:
+    try:
+        catalog, report = read_catalog(Path(config.catalog), facts.columns)
+    except CatalogError as exc:
+        raise StartupError(str(exc)) from None
+    if len(catalog) == 0:
+        raise StartupError(f"{config.catalog}: no products (every row lacks a title, or the file "
+                           "has no rows)")
+    return catalog, report
+
+
+def _vectors(start_plan: Plan, config: IndexConfig, client: EmbedderClient, facts: Facts,
+             catalog: Catalog, report: LoadReport, build_dir: Path | None,
+             progress: bool) -> tuple[np.ndarray, tuple[str | None, str]]:
+    """The build's vectors and their source: (embeddings_sha256, embeddings_source)."""
+    dimension = facts.model[1]
+    if start_plan.action == REINDEX:
         log.info("index type or parameters changed: re-indexing the stored embeddings")
-        embeddings = np.load(build_dir / "embeddings.npy")
-        base_manifest.update(embeddings_sha256=manifest.get("embeddings_sha256"),
-                             embeddings_source=manifest.get("embeddings_source"))
-    elif config.embeddings and not same_data:
+        return (np.load(build_dir / artifacts.EMBEDDINGS_FILE),
+                (facts.manifest.get("embeddings_sha256"), facts.manifest.get("embeddings_source")))
+    if start_plan.import_embeddings:
         try:
-            embeddings = import_embeddings(Path(config.embeddings), catalog, report, dimension)
+            vectors_ = import_embeddings(Path(config.embeddings), catalog, report, dimension)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
-        base_manifest.update(embeddings_sha256=imported_sha,
-                             embeddings_source=f"imported from {config.embeddings}")
-    else:
-        log.info("embedding %d products through the embedder at %s", len(catalog), client.display)
-        try:
-            embeddings = embed_all(client, catalog.search_texts(), dimension=dimension,
-                                   batch_size=config.build_batch_size,
-                                   concurrency=config.build_concurrency,
-                                   timeout_s=config.build_timeout_s, progress=progress)
-        except ServiceError as exc:
-            raise StartupError(f"build failed: {exc.message}") from None
-    build_dir = write_artifacts(data_dir, catalog=catalog, report=report, embeddings=embeddings,
-                               index_type=config.index_type, index_params=config.index_params,
-                               base_manifest=base_manifest, started=started)
-    del embeddings, catalog  # served from the files just written (memory-mapped where possible)
-    manifest = artifacts.current_build(data_dir)[1]
-    log.info("built %d products into %s in %.1f s", manifest["product_count"], build_dir,
-             manifest["build_seconds"])
-    snapshot = Snapshot.load(build_dir, manifest, config.index_params)
-    if model_changed:  # the logged vectors are the old model's
-        snapshot = replace(snapshot, extra={REEMBED_LOGGED_UPSERTS: True})
-    return snapshot
+        return vectors_, (facts.embeddings_sha256, f"imported from {config.embeddings}")
+    log.info("embedding %d products through the embedder at %s", len(catalog), client.display)
+    try:
+        vectors_ = embed_all(client, catalog.search_texts(), dimension=dimension,
+                             batch_size=config.build_batch_size,
+                             concurrency=config.build_concurrency,
+                             timeout_s=config.build_timeout_s, progress=progress)
+    except ServiceError as exc:
+        raise StartupError(f"build failed: {exc.message}") from None
+    return vectors_, (None, "embedder")
+
+
+def _base_manifest(config: IndexConfig, facts: Facts, start_plan: Plan,
+                   source: tuple[str | None, str]) -> dict:
+    return {"model_name": facts.model[0], "dimension": facts.model[1],
+            "catalog_sha256": facts.catalog_sha256,
+            "catalog_path": str(Path(config.catalog).resolve()), "columns": facts.columns,
+            "embeddings_sha256": source[0], "embeddings_source": source[1],
+            "wal_sequence": start_plan.wal_sequence}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
@@ -37,8 +36,6 @@ MAX_ID_CHARS = 1024
 # under the 64 MiB message limit (images and attributes are not bounded by the embedder's limits).
 MAX_PRODUCT_BYTES = 64 * 1024
 REEMBED_BATCH = 64
-# Snapshot.extra key set by startup when the model changed: logged vectors are the old model's.
-REEMBED_LOGGED_UPSERTS = "reembed_logged_upserts"
 
 
 def product_dict(p: index_pb2.Product) -> dict:
@@ -130,10 +127,11 @@ class CatalogWriter:
             raise Unavailable(f"write not applied: the write-ahead log cannot take writes ({exc}); "
                               f"restart the index service") from None
 
-    def replay(self, snap: Snapshot) -> Snapshot:
+    def replay(self, snap: Snapshot, *, reembed: bool = False) -> Snapshot:
         """`snap` with every logged write after its sequence applied (call before serving it, or
-        under write_lock). Each record applies once: records <= snap.sequence are skipped."""
-        reembed = bool(snap.extra.get(REEMBED_LOGGED_UPSERTS))
+        under write_lock). Each record applies once: records <= snap.sequence are skipped.
+        `reembed`: the logged vectors are another model's (start-up after a model change), so
+        upserts are embedded again through the embedder."""
         applied = 0
         for seq, op, payload in self.wal.replay(after_seq=snap.sequence):
             if op == "upsert":
@@ -147,7 +145,7 @@ class CatalogWriter:
         if applied:
             log.info("replayed %d logged writes (through seq %d)%s", applied, snap.sequence,
                      ", upserts re-embedded with the new model" if reembed else "")
-        return replace(snap, extra={}) if reembed else snap
+        return snap
 
     def _reembed(self, products) -> np.ndarray:
         texts = product_texts(products)

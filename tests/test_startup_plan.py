@@ -1,0 +1,88 @@
+"""startup_plan.plan: what start-up does with the data directory, decided without services."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from index_service.startup_plan import (BUILD, LOAD, REEMBED, REINDEX, Facts, StartupError,
+                                        plan)
+
+MODEL = ("sentence-transformers/all-MiniLM-L6-v2", 384)
+COLUMNS = {"id": "uniq_id", "title": "title"}
+BUILT = {"model_name": MODEL[0], "dimension": MODEL[1], "catalog_sha256": "aaa",
+         "columns": COLUMNS, "embeddings_sha256": None, "index_type": "hnsw",
+         "index_params": {"m": 16, "ef_construction": 64, "ef_search": 256}, "wal_sequence": 7}
+FRESH = Facts(catalog_sha256="aaa", columns=COLUMNS, model=MODEL, index_type="hnsw",
+              index_params={"m": 16, "ef_construction": 64, "ef_search": 256},
+              build_param_names=("m", "ef_construction"), data_dir="/data", embedder="e:1")
+SERVED = replace(FRESH, manifest=BUILT, wal_base_seq=7, wal_last_seq=9)
+
+
+def test_no_build_yet_builds_from_the_file():
+    p = plan(FRESH)
+    assert (p.action, p.wal_sequence, p.reembed_logged_upserts, p.import_embeddings) == (
+        BUILD, 0, False, False)
+    assert p.notes == ()
+
+
+def test_no_build_but_logged_writes_builds_and_says_they_are_reapplied():
+    p = plan(replace(FRESH, wal_base_seq=3, wal_last_seq=5))
+    assert (p.action, p.wal_sequence) == (BUILD, 3)
+    assert "2 writes logged after seq 3 are re-applied" in p.notes[0]
+
+
+def test_nothing_changed_loads():
+    p = plan(SERVED)
+    assert (p.action, p.wal_sequence, p.reembed_logged_upserts) == (LOAD, 7, False)
+
+
+def test_a_search_time_parameter_is_no_reason_to_rebuild():
+    assert plan(replace(SERVED, index_params={**SERVED.index_params, "ef_search": 1024})).action == LOAD
+
+
+@pytest.mark.parametrize("change", [
+    {"index_type": "flat", "index_params": {}, "build_param_names": ()},
+    {"index_params": {**FRESH.index_params, "m": 32}},
+])
+def test_another_index_reindexes_the_stored_embeddings(change):
+    p = plan(replace(SERVED, **change))
+    assert (p.action, p.wal_sequence) == (REINDEX, 7)
+
+
+@pytest.mark.parametrize("change", [{"catalog_sha256": "bbb"},
+                                    {"columns": {**COLUMNS, "title": "name"}}])
+def test_a_changed_file_or_mapping_rebuilds_from_the_file(change):
+    p = plan(replace(SERVED, **change))
+    assert (p.action, p.wal_sequence) == (BUILD, 7)
+    assert "2 writes logged after seq 7 are re-applied" in p.notes[0]
+
+
+def test_the_checkpoint_counts_when_it_is_past_the_build():
+    assert plan(replace(SERVED, catalog_sha256="bbb", wal_base_seq=8)).wal_sequence == 8
+
+
+def test_imported_embeddings_are_imported_and_their_change_rebuilds():
+    built = {**BUILT, "embeddings_sha256": "e1"}
+    assert plan(replace(SERVED, manifest=built, embeddings_sha256="e1")).action == LOAD
+    p = plan(replace(SERVED, manifest=built, embeddings_sha256="e2"))
+    assert (p.action, p.import_embeddings) == (BUILD, True)
+
+
+def test_another_model_is_refused_by_default_naming_both():
+    with pytest.raises(StartupError, match=r"built with model 'old-model' \(dimension 384\).*"
+                                           r"embedder at e:1 serves 'sentence-transformers"):
+        plan(replace(SERVED, manifest={**BUILT, "model_name": "old-model"}))
+
+
+def test_another_model_with_rebuild_reembeds_the_stored_catalog_and_the_log():
+    p = plan(replace(SERVED, manifest={**BUILT, "dimension": 768}, on_model_change="rebuild"))
+    assert (p.action, p.wal_sequence, p.reembed_logged_upserts) == (REEMBED, 7, True)
+    assert "rebuilding (--on-model-change rebuild)" in p.notes[0]
+
+
+def test_another_model_and_another_file_rebuild_from_the_file_and_reembed_the_log():
+    p = plan(replace(SERVED, manifest={**BUILT, "model_name": "old"}, catalog_sha256="bbb",
+                     on_model_change="rebuild"))
+    assert (p.action, p.reembed_logged_upserts) == (BUILD, True)
+    assert len(p.notes) == 2
