@@ -1,10 +1,19 @@
 """recsys index service: a product catalog, its FAISS index, and the recsys.v1.Index gRPC API.
 
 Layers (one job per module):
-  transport  servicer.py (proto <-> core), server.py / __main__.py (process, health, signals)
+  transport  servicer.py (proto <-> core), server.py / __main__.py (process, health, signals),
+             config.py (IndexConfig: flags and INDEX_* environment)
   core       search.py (validation, ranking, pagination), filters.py (Filter -> row mask),
+             fusion.py (hybrid: reciprocal rank fusion), lexical.py (TF-IDF search),
              snapshot.py (the immutable served state, swapped atomically)
-  data       catalog.py (CSV -> columnar catalog), columns.py (compact string storage),
-             vectors/ (FAISS backends), artifacts.py (atomic save/load), build.py (embedding)
+  writes     writes.py (UpsertProducts / DeleteProducts), wal.py (the write-ahead log),
+             wal_format.py (its file format and crash recovery), wal_codec.py (its payloads),
+             compaction.py (folds the log into fresh artifacts), catalog_updates.py (catalogs
+             from upserted products)
+  data       catalog.py (the column store), catalog_reader.py (a catalog file -> Catalog, the
+             app's recipe), columns.py (compact string storage), vectors/ (FAISS backends),
+             artifacts.py (the build directory: names, atomic save/load), durable_io.py (fsync)
+  start-up   startup_plan.py (the pure decision: load, reindex, re-embed or build),
+             startup.py (carries it out, replays the log), build.py (embedding, import, index)
   outside    embedder_client.py (the channel to the embedder, query-vector cache)
 """

@@ -1,5 +1,8 @@
 """Server plumbing shared by embedder_service and index_service.
 
-One job per module: errors (exception -> gRPC status table), health (grpc.health.v1 state),
-lifecycle (build, serve, graceful SIGTERM), metrics (Prometheus endpoint and per-RPC interceptor).
+One job per module: errors (the table: exception -> gRPC status), interceptors (applies it,
+counts and times every call), access (who may call: TLS and token, resolved at start), auth (the
+token check), tls (the server's certificate), health (grpc.health.v1 state), lifecycle (build,
+wire, bind, serve, graceful SIGTERM), metrics (the Prometheus endpoint and per-RPC metrics),
+flags (one frozen config dataclass from flags and environment).
 """

@@ -1,5 +1,9 @@
 """Vector index backends behind one interface (txtai style): flat (exact), hnsw, ivf.
 
+Modules: base.py (the VectorIndex interface and exact filtering), flat.py, hnsw.py, ivf.py (one
+FAISS index type each), exact.py (the exact top-k scan filters and small sets use), layered.py
+(live writes: new rows in an exact layer on top of a built index).
+
     index = create("hnsw", dimension=384, params={"m": 32})
     index.build(vectors)                     # L2-normalized float32, one row per product
     scores, rows = index.search(queries, k, allowed=mask)
