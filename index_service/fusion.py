@@ -80,7 +80,7 @@ def top_ranked(scores: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray
     `rows` must be sorted ascending (catalog order) and aligned with `scores`.
     """
     scores = np.asarray(scores)
-    rows = np.asarray(rows, dtype=np.int64)
+    rows = np.asarray(rows)
     if n <= 0 or scores.size == 0:
         return scores[:0], rows[:0]
     if n < scores.size:
@@ -95,10 +95,14 @@ def top_ranked(scores: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray
 def rrf_scores(semantic_rows, lexical_rows, params: HybridParams) -> tuple[np.ndarray, np.ndarray]:
     """Fused (scores, rows) over every row present in either ranking, best first, ties by row.
 
-    `semantic_rows` and `lexical_rows` are row ids in rank order (best first), each row at most once.
+    `semantic_rows` and `lexical_rows` are ranking keys in rank order (best first), each at most
+    once: catalog rows, or any sortable keys of one dtype (a store's product ids).
     """
-    sem = np.asarray(semantic_rows, dtype=np.int64)
-    lex = np.asarray(lexical_rows, dtype=np.int64)
+    sem, lex = np.asarray(semantic_rows), np.asarray(lexical_rows)
+    if not lex.size:  # an empty list takes the other's key type (np.array([]) is float)
+        lex = lex.astype(sem.dtype)
+    elif not sem.size:
+        sem = sem.astype(lex.dtype)
     rows = np.union1d(sem, lex)  # sorted ascending: catalog order for ties
     scores = np.zeros(rows.size, dtype=np.float64)
     for ranking, weight in ((sem, params.semantic_weight), (lex, params.lexical_weight)):

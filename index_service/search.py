@@ -1,23 +1,23 @@
-"""The core of the index service: validation, ranking and pagination, independent of gRPC.
+"""The core of the index service: validation, query vectors, ranking and pagination, above the
+store (store.py) and independent of gRPC.
 
-Every method takes the current Snapshot once (`state.snapshot`) and works on it alone, so calls
-never block each other and never see a half-applied change.
+Every call takes one store view (`store.view()`) and works on it alone, so calls never block
+each other and never see a half-applied change.
 """
 from __future__ import annotations
 
-import base64
 import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from servekit.errors import InvalidArgument, NotFound
+from servekit.errors import InvalidArgument
 
 from .embedder_client import EmbedderClient
-from .filters import FilterSpec, allowed_mask
+from .filters import FilterSpec
 from .fusion import HybridParams, candidate_depth, fuse_search
-from .snapshot import ServedState, Snapshot
+from .store import ProductPage, Ranked, StoreHolder, StoreView
 
 MODE_UNSPECIFIED, MODE_SEMANTIC, MODE_LEXICAL, MODE_HYBRID = 0, 1, 2, 3
 MODE_NAMES = {MODE_SEMANTIC: "MODE_SEMANTIC", MODE_LEXICAL: "MODE_LEXICAL", MODE_HYBRID: "MODE_HYBRID"}
@@ -25,14 +25,12 @@ MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 MAX_HNSW_EF, MAX_IVF_NPROBE = 4096, 65536
-_TOKEN_PREFIX = "p1:"
 
 
 @dataclass
 class Ranking:
-    """One page of hits: rows and scores best first; hit i has rank offset + i + 1."""
-    snapshot: Snapshot
-    rows: np.ndarray
+    """One page of hits: products and scores best first; hit i has rank offset + i + 1."""
+    products: list[dict]
     scores: np.ndarray
     offset: int
     embed_us: int = 0
@@ -44,10 +42,19 @@ def _now_us() -> int:
     return time.perf_counter_ns() // 1000
 
 
+def _page(ranked: Ranked, offset: int, k: int, min_score: float | None) -> Ranked:
+    """min_score, then the page [offset, offset + k) of a ranking."""
+    keys, scores = ranked.keys, ranked.scores
+    if min_score is not None:
+        keep = scores >= min_score
+        keys, scores = keys[keep], scores[keep]
+    return Ranked(keys[offset:offset + k], scores[offset:offset + k])
+
+
 class SearchCore:
-    def __init__(self, state: ServedState, embedder: EmbedderClient, *, max_k: int,
+    def __init__(self, holder: StoreHolder, embedder: EmbedderClient, *, max_k: int,
                  max_batch_products: int):
-        self.state, self.embedder = state, embedder
+        self.holder, self.embedder = holder, embedder
         self.max_k, self.max_batch_products = max_k, max_batch_products
 
     # --- validation ---------------------------------------------------------------------------
@@ -58,16 +65,6 @@ class SearchCore:
             raise InvalidArgument(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
         if min_score is not None and math.isnan(min_score):
             raise InvalidArgument("min_score must be a number, got NaN")
-
-    @staticmethod
-    def _page(scores: np.ndarray, rows: np.ndarray, offset: int, k: int,
-              min_score: float | None) -> tuple[np.ndarray, np.ndarray]:
-        valid = rows >= 0
-        scores, rows = scores[valid], rows[valid]
-        if min_score is not None:
-            keep = scores >= min_score
-            scores, rows = scores[keep], rows[keep]
-        return scores[offset:offset + k], rows[offset:offset + k]
 
     @staticmethod
     def vector_overrides(hnsw_ef: int | None, ivf_nprobe: int | None, exact: bool) -> dict:
@@ -86,6 +83,20 @@ class SearchCore:
             overrides["exact"] = True
         return overrides
 
+    @staticmethod
+    def _check_query(query: str, vector: list[float] | None, mode: int) -> None:
+        if vector:
+            if query:
+                raise InvalidArgument("give either query or vector, not both")
+            if mode != MODE_SEMANTIC:
+                raise InvalidArgument(f"vector search works in MODE_SEMANTIC only, not {MODE_NAMES[mode]}")
+            return
+        if not query.strip():
+            raise InvalidArgument("query is empty: give a query text (or a vector)")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidArgument(f"query is {len(query)} characters long; at most "
+                                  f"{MAX_QUERY_CHARS} are allowed")
+
     # --- Search -------------------------------------------------------------------------------
     def search(self, *, query: str, vector: list[float] | None, k: int, spec: FilterSpec, mode: int,
                min_score: float | None, offset: int, hybrid: HybridParams | None,
@@ -95,139 +106,87 @@ class SearchCore:
                                   f"MODE_HYBRID)")
         mode = mode or MODE_SEMANTIC
         self._check_page(k, offset, min_score)
-        if vector:
-            if query:
-                raise InvalidArgument("give either query or vector, not both")
-            if mode != MODE_SEMANTIC:
-                raise InvalidArgument(f"vector search works in MODE_SEMANTIC only, not {MODE_NAMES[mode]}")
-        else:
-            if not query.strip():
-                raise InvalidArgument("query is empty: give a query text (or a vector)")
-            if len(query) > MAX_QUERY_CHARS:
-                raise InvalidArgument(f"query is {len(query)} characters long; at most "
-                                      f"{MAX_QUERY_CHARS} are allowed")
-        snap = self.state.snapshot
-        allowed = allowed_mask(snap.catalog, spec, snap.live)
+        self._check_query(query, vector, mode)
+        store = self.holder.store
+        view = store.view()
         start = _now_us()
         qv, cached = None, False
         if vector:
-            qv = self._query_from_vector(vector, snap)
+            qv = _query_from_vector(vector, store.dimension)
         elif mode != MODE_LEXICAL:
             qv, cached = self.embedder.query_vector(query, timeout=timeout)
         embed_us = 0 if cached else _now_us() - start
         start = _now_us()
+        overrides = overrides or {}
         if mode == MODE_SEMANTIC:
-            scores, rows = snap.vectors.search(qv[None, :], offset + k, allowed, overrides)
-            scores, rows = self._page(scores[0], rows[0], offset, k, min_score)
+            ranked = view.vector_ranking(qv, offset + k, spec, overrides)
         elif mode == MODE_LEXICAL:
-            scores, rows = snap.lexical.search(query, k, allowed_rows=allowed, offset=offset,
-                                               min_score=min_score)
+            ranked = view.lexical_ranking(query, offset + k, spec, matches_only=False)
         else:
-            n_allowed = snap.product_count if allowed is None else int(allowed.sum())
-            depth = candidate_depth(offset, k, n_allowed)
-            _, sem_rows = snap.vectors.search(qv[None, :], depth, allowed, overrides)
-            sem_rows = sem_rows[0][sem_rows[0] >= 0]
-            _, lex_rows = snap.lexical.rank(query, allowed_rows=allowed, depth=depth)
-            scores, rows = fuse_search(sem_rows, lex_rows, hybrid or HybridParams(), k,
-                                       offset=offset, min_score=min_score)
-        return Ranking(snap, rows, scores, offset, embed_us=embed_us, search_us=_now_us() - start,
-                       cached=cached)
-
-    @staticmethod
-    def _query_from_vector(vector: list[float], snap: Snapshot) -> np.ndarray:
-        qv = np.asarray(vector, dtype=np.float32)
-        if len(qv) != snap.vectors.dimension:
-            raise InvalidArgument(f"vector has {len(qv)} values; the index's dimension is "
-                                  f"{snap.vectors.dimension}")
-        if not np.isfinite(qv).all():
-            raise InvalidArgument("vector holds NaN or infinite values")
-        norm = float(np.linalg.norm(qv))
-        if norm == 0:
-            raise InvalidArgument("vector is all zeros")
-        return qv / norm
+            ranked = _hybrid(view, qv, query, spec, hybrid or HybridParams(), k, offset, overrides)
+        page = _page(ranked, offset, k, min_score)
+        products = view.products(page.keys)
+        return Ranking(products, page.scores, offset, embed_us=embed_us,
+                       search_us=_now_us() - start, cached=cached)
 
     # --- SimilarProducts ----------------------------------------------------------------------
     def similar(self, *, product_id: str, k: int, spec: FilterSpec, min_score: float | None,
                 offset: int, overrides: dict | None = None) -> Ranking:
         self._check_page(k, offset, min_score)
-        snap = self.state.snapshot
-        row = self._row(snap, product_id)
+        _check_id(product_id)
+        view = self.holder.store.view()
         start = _now_us()
-        qv = snap.vectors.vector(row)[None, :]
-        allowed = allowed_mask(snap.catalog, spec, snap.live)
-        if allowed is None:  # one extra hit, then drop the product itself
-            scores, rows = snap.vectors.search(qv, offset + k + 1, None, overrides)
-            scores, rows = scores[0], rows[0]
-            keep = rows != row
-            scores, rows = scores[keep], rows[keep]
-        else:
-            allowed = allowed.copy()
-            allowed[row] = False
-            scores, rows = snap.vectors.search(qv, offset + k, allowed, overrides)
-            scores, rows = scores[0], rows[0]
-        scores, rows = self._page(scores, rows, offset, k, min_score)
-        return Ranking(snap, rows, scores, offset, search_us=_now_us() - start)
+        ranked = view.vector_ranking(view.vector_of(product_id), offset + k, spec,
+                                     overrides or {}, exclude_id=product_id)
+        page = _page(ranked, offset, k, min_score)
+        return Ranking(view.products(page.keys), page.scores, offset,
+                       search_us=_now_us() - start)
 
     # --- GetProduct / ListProducts / GetStats -------------------------------------------------
-    @staticmethod
-    def _row(snap: Snapshot, product_id: str) -> int:
-        if not product_id:
-            raise InvalidArgument("product_id is empty")
-        row = snap.row_of(product_id)
-        if row is None:
-            raise NotFound(f"no product with id {product_id!r}")
-        return row
+    def get(self, product_id: str) -> dict:
+        _check_id(product_id)
+        return self.holder.store.view().product(product_id)
 
-    def get(self, product_id: str) -> tuple[Snapshot, int]:
-        snap = self.state.snapshot
-        return snap, self._row(snap, product_id)
-
-    def list(self, page_size: int, page_token: str) -> tuple[Snapshot, np.ndarray, str]:
-        """(snapshot, rows of the page in catalog order, next_page_token or "")."""
+    def list(self, page_size: int, page_token: str) -> ProductPage:
         if page_size == 0:
             page_size = DEFAULT_PAGE_SIZE
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE} (0 = "
                                   f"{DEFAULT_PAGE_SIZE}), got {page_size}")
-        start = _decode_token(page_token)
-        snap = self.state.snapshot
-        n = len(snap.catalog)
-        if snap.live is None:
-            rows = np.arange(min(start, n), min(start + page_size + 1, n))
-        else:
-            rows = np.flatnonzero(snap.live[start:])[:page_size + 1] + start
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        return snap, rows, _encode_token(int(rows[-1]) + 1) if more else ""
+        return self.holder.store.view().page(page_size, page_token)
 
     def stats(self) -> dict:
-        snap = self.state.snapshot
-        m = snap.manifest
         return {
-            "product_count": snap.product_count, "dimension": snap.vectors.dimension,
-            "model_name": m["model_name"], "index_type": m["index_type"],
-            "catalog_sha256": m["catalog_sha256"], "built_at": m["built_at"],
+            **self.holder.store.stats(),
             "embedder_target": self.embedder.display, "max_k": self.max_k,
             "max_batch_products": self.max_batch_products,
             "query_cache_hits": self.embedder.cache.hits,
             "query_cache_misses": self.embedder.cache.misses,
-            "wal_sequence": snap.sequence,
-            "lexical_vocabulary_size": snap.lexical.vocabulary_size,
         }
 
 
-def _encode_token(row: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{row}".encode()).decode().rstrip("=")
+def _check_id(product_id: str) -> None:
+    if not product_id:
+        raise InvalidArgument("product_id is empty")
 
 
-def _decode_token(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith(_TOKEN_PREFIX) and text[len(_TOKEN_PREFIX):].isdigit():
-            return int(text[len(_TOKEN_PREFIX):])
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidArgument("page_token is not one this server issued: pass next_page_token of the "
-                          "previous page, or empty for the first page")
+def _hybrid(view: StoreView, qv: np.ndarray, query: str, spec: FilterSpec, params: HybridParams,
+            k: int, offset: int, overrides: dict) -> Ranked:
+    """Both rankings, `candidate_depth` deep, fused (fusion.py)."""
+    depth = candidate_depth(offset, k, view.size_hint(spec))
+    semantic = view.vector_ranking(qv, depth, spec, overrides)
+    lexical = view.lexical_ranking(query, depth, spec, matches_only=True)
+    scores, keys = fuse_search(semantic.keys, lexical.keys, params, offset + k)
+    return Ranked(keys, scores)
+
+
+def _query_from_vector(vector: list[float], dimension: int) -> np.ndarray:
+    qv = np.asarray(vector, dtype=np.float32)
+    if len(qv) != dimension:
+        raise InvalidArgument(f"vector has {len(qv)} values; the index's dimension is {dimension}")
+    if not np.isfinite(qv).all():
+        raise InvalidArgument("vector holds NaN or infinite values")
+    norm = float(np.linalg.norm(qv))
+    if norm == 0:
+        raise InvalidArgument("vector is all zeros")
+    return qv / norm

@@ -14,10 +14,11 @@ from servekit.metrics import serve_metrics
 
 from .config import IndexConfig, embedder_target
 from .embedder_client import EmbedderClient
+from .product_writes import ProductWrites
 from .search import SearchCore
 from .servicer import IndexServicer
-from .snapshot import ServedState
 from .startup import StartupError, open_store
+from .store import StoreHolder
 from .wal import WalError
 
 log = logging.getLogger("index_service")
@@ -43,9 +44,11 @@ def serve(config: IndexConfig) -> int:
                               cache_size=config.query_cache_size,
                               max_message_bytes=config.max_message_bytes,
                               credentials=embedder_credentials, token=embedder_token)
-    state = ServedState()
-    core = SearchCore(state, embedder, max_k=config.max_k, max_batch_products=config.max_batch_products)
-    servicer = IndexServicer(core)
+    holder = StoreHolder()
+    core = SearchCore(holder, embedder, max_k=config.max_k,
+                      max_batch_products=config.max_batch_products)
+    servicer = IndexServicer(core, ProductWrites(holder, embedder,
+                                                 max_batch_products=config.max_batch_products))
     server, health, port = start_server(
         service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
         add_servicer=lambda s: index_pb2_grpc.add_IndexServicer_to_server(servicer, s),
@@ -56,20 +59,20 @@ def serve(config: IndexConfig) -> int:
     serve_metrics(config.metrics_port, config.host)
 
     try:
-        store = open_store(config, embedder, state)  # the log, the artifacts, the log replayed
+        store = open_store(config, embedder)  # the log, the artifacts, the log replayed
     except (StartupError, WalError, ValueError, OSError) as exc:  # OSError: disk full, read-only...
         print(f"index_service: {exc}", file=sys.stderr)
         server.stop(0)
         embedder.close()
         return 2
-    snapshot = store.snapshot
-    state.swap(snapshot)
-    servicer.writer = store.writer
+    holder.set(store)
     store.start()  # compaction, in the background
-    PRODUCTS.set(snapshot.product_count)
+    stats = store.stats()
+    PRODUCTS.set(stats["product_count"])
     health.set_serving(True)
-    log.info("serving %d products (%s index, model %s) on %s:%d", snapshot.product_count,
-             snapshot.manifest["index_type"], snapshot.manifest["model_name"], config.host, port)
+    log.info("serving %d products (%s store, %s index, model %s) on %s:%d",
+             stats["product_count"], store.name, stats["index_type"], stats["model_name"],
+             config.host, port)
 
     def on_stop():
         store.close()  # compacts the log into fresh artifacts, then closes it

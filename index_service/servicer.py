@@ -1,23 +1,17 @@
-"""recsys.v1.Index transport: proto in -> SearchCore / CatalogWriter -> proto out. No ranking logic here."""
+"""recsys.v1.Index transport: proto in -> SearchCore / ProductWrites -> proto out. No ranking logic here."""
 from __future__ import annotations
 
 import time
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
-from servekit.errors import Unavailable
 
 from .filters import from_proto as filter_from_proto
 from .fusion import HybridParams
+from .product_writes import ProductWrites
 from .search import Ranking, SearchCore
-from .snapshot import Snapshot
-from .writes import CatalogWriter
 
 # Time kept back from the caller's deadline so that an UNAVAILABLE answer arrives before it.
 DEADLINE_MARGIN_S = 0.05
-
-
-def product_proto(snap: Snapshot, row: int) -> index_pb2.Product:
-    return index_pb2.Product(**snap.catalog.product(int(row)))
 
 
 def _timeout(context) -> float | None:
@@ -39,17 +33,17 @@ def _overrides(request) -> dict:
 
 
 class IndexServicer(index_pb2_grpc.IndexServicer):
-    def __init__(self, core: SearchCore, writer: CatalogWriter | None = None):
-        self.core, self.writer = core, writer
+    def __init__(self, core: SearchCore, writes: ProductWrites):
+        self.core, self.writes = core, writes
 
     @staticmethod
     def _response(ranking: Ranking, started: float) -> index_pb2.SearchResponse:
         # Hits as dicts: protobuf builds each Product in place, where Hit(product=Product(...))
         # would build it, then copy it (half the cost of a 10-hit reply).
-        product = ranking.snapshot.catalog.product
-        hits = [{"product": product(row), "score": score, "rank": rank}
-                for rank, (row, score) in enumerate(zip(ranking.rows.tolist(), ranking.scores.tolist()),
-                                                    start=ranking.offset + 1)]
+        hits = [{"product": product, "score": score, "rank": rank}
+                for rank, (product, score) in enumerate(zip(ranking.products,
+                                                            ranking.scores.tolist()),
+                                                        start=ranking.offset + 1)]
         timing = index_pb2.SearchTiming(embed_us=ranking.embed_us, search_us=ranking.search_us,
                                         total_us=int((time.perf_counter() - started) * 1e6))
         return index_pb2.SearchResponse(hits=hits, timing=timing, query_vector_cached=ranking.cached)
@@ -79,29 +73,26 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
         return self._response(ranking, started)
 
     def GetProduct(self, request, context):
-        snap, row = self.core.get(request.product_id)
-        return product_proto(snap, row)
+        return index_pb2.Product(**self.core.get(request.product_id))
 
     def ListProducts(self, request, context):
-        snap, rows, next_token = self.core.list(request.page_size, request.page_token)
-        return index_pb2.ListProductsResponse(
-            products=[product_proto(snap, row) for row in rows.tolist()],
-            next_page_token=next_token, total_count=snap.product_count)
+        page = self.core.list(request.page_size, request.page_token)
+        return index_pb2.ListProductsResponse(products=page.products,
+                                              next_page_token=page.next_page_token,
+                                              total_count=page.total_count)
 
     def GetStats(self, request, context):
         return index_pb2.Stats(**self.core.stats())
 
     def UpsertProducts(self, request, context):
-        upserted, count, seq = self._writer().upsert(list(request.products), _timeout(context))
-        return index_pb2.UpsertProductsResponse(upserted=upserted, product_count=count, sequence=seq)
+        result = self.writes.upsert(list(request.products), _timeout(context))
+        return index_pb2.UpsertProductsResponse(upserted=result.count,
+                                                product_count=result.product_count,
+                                                sequence=result.sequence)
 
     def DeleteProducts(self, request, context):
-        deleted, not_found, count, seq = self._writer().delete(list(request.product_ids))
-        return index_pb2.DeleteProductsResponse(deleted=deleted, not_found=not_found,
-                                                product_count=count, sequence=seq)
-
-    def _writer(self) -> CatalogWriter:
-        if self.writer is None:
-            self.core.state.snapshot  # noqa: B018 - raises UNAVAILABLE while building
-            raise Unavailable("writes are not ready yet")
-        return self.writer
+        result = self.writes.delete(list(request.product_ids))
+        return index_pb2.DeleteProductsResponse(deleted=result.count,
+                                                not_found=list(result.not_found),
+                                                product_count=result.product_count,
+                                                sequence=result.sequence)

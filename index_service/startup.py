@@ -1,16 +1,16 @@
 """At start: open the write-ahead log, load the artifacts in --data-dir or (re)build them, replay
-the logged writes, and return the Store to serve (`open_store`).
+the logged writes, and return the FAISS store to serve (`open_store`).
 
 What to do is decided by startup_plan.plan (pure: LOAD, REINDEX, REEMBED or BUILD, from the facts
 gathered here); the functions below carry each plan out. Then every logged write after the
 build's `wal_sequence` is replayed (writes.CatalogWriter.replay, re-embedding the upserts when the
-plan says the model changed), and compaction (compaction.Compactor) starts with `Store.start()`.
+plan says the model changed), and compaction (compaction.Compactor) starts with
+`FaissStore.start()`.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,10 @@ from .catalog_reader import CatalogError, LoadReport, parse_columns_spec, read_c
 from .compaction import Compactor
 from .config import IndexConfig
 from .embedder_client import EmbedderClient
+from .faiss_store import FaissStore
 from .snapshot import ServedState, Snapshot
-from .wal import WriteAheadLog
 from .startup_plan import LOAD, REEMBED, REINDEX, Facts, Plan, StartupError, plan
+from .wal import WriteAheadLog
 from .writes import CatalogWriter
 
 WAL_FILE = "catalog.wal"
@@ -34,28 +35,10 @@ WAL_FILE = "catalog.wal"
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Store:
-    """What serving needs from the data directory: the snapshot (logged writes replayed), the
-    writer, the log and its compactor. `start()` once serving; `close()` at shutdown."""
-    snapshot: Snapshot
-    writer: CatalogWriter
-    wal: WriteAheadLog
-    compactor: Compactor
-
-    def start(self) -> None:
-        self.compactor.start()
-
-    def close(self) -> None:
-        """Compact what the log holds (the next start replays nothing), then close the log."""
-        self.compactor.stop(final=True)
-        self.wal.close()
-
-
-def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, *,
-               progress: bool = True) -> Store:
-    """Open the log (one process per data dir), load or build the artifacts, replay the log.
-    Raises StartupError, WalError, ValueError or OSError with a one-line message."""
+def open_store(config: IndexConfig, client: EmbedderClient, *, progress: bool = True) -> FaissStore:
+    """Open the log (one process per data dir), load or build the artifacts, replay the log, and
+    return the FAISS store serving them. Raises StartupError, WalError, ValueError or OSError
+    with a one-line message."""
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     wal = WriteAheadLog(data_dir / WAL_FILE)
@@ -63,9 +46,10 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
         snapshot, start_plan = prepare(config, client, progress=progress,
                                        wal_base_seq=wal.base_sequence,
                                        wal_last_seq=wal.last_sequence)
-        writer = CatalogWriter(state, client, wal, max_batch_products=config.max_batch_products)
-        snapshot = with_log_replayed(snapshot, wal, writer,  # before anything is served
-                                     reembed=start_plan.reembed_logged_upserts)
+        state = ServedState()
+        writer = CatalogWriter(state, client, wal)
+        state.swap(with_log_replayed(snapshot, wal, writer,  # before anything is served
+                                     reembed=start_plan.reembed_logged_upserts))
         compactor = Compactor(state, wal, data_dir, replay=writer.replay,
                               search_params=config.index_params,
                               every_writes=config.compact_every_writes,
@@ -74,7 +58,7 @@ def open_store(config: IndexConfig, client: EmbedderClient, state: ServedState, 
     except BaseException:
         wal.close()
         raise
-    return Store(snapshot, writer, wal, compactor)
+    return FaissStore(state, writer, wal, compactor)
 
 
 def with_log_replayed(snapshot: Snapshot, wal: WriteAheadLog, writer: CatalogWriter, *,

@@ -15,9 +15,12 @@ from index_service.catalog_reader import read_catalog
 from index_service.compaction import Compactor, write_compacted
 from index_service.filters import FilterSpec
 from index_service.lexical import LexicalIndex
+from index_service.faiss_store import FaissStore
+from index_service.product_writes import clean_products, product_texts
 from index_service.search import SearchCore
 from index_service.snapshot import ServedState, Snapshot
 from index_service.startup import with_log_replayed
+from index_service.store import StoreHolder
 from index_service.wal import WriteAheadLog
 from index_service.writes import CatalogWriter
 from tests.test_index_support import TINY_ROWS, write_tiny_csv
@@ -47,7 +50,7 @@ class Service:
     def open(self):
         self.wal = WriteAheadLog(self.data_dir / "catalog.wal")
         self.state = ServedState()
-        self.writer = CatalogWriter(self.state, FakeEmbedder(), self.wal, max_batch_products=100,
+        self.writer = CatalogWriter(self.state, FakeEmbedder(), self.wal,
                                     on_write=lambda: self.compactor.notify())
         build_dir, manifest = artifacts.current_build(self.data_dir)
         self.replayed = sum(1 for _ in self.wal.replay(after_seq=manifest.get("wal_sequence", 0)))
@@ -62,7 +65,12 @@ class Service:
         self.open()
 
     def upsert(self, *products):
-        return self.writer.upsert(list(products), timeout=5)
+        vectors = FakeEmbedder().embed(product_texts(products))
+        return self.writer.upsert(clean_products(products), vectors)
+
+    def core(self, max_k):
+        store = FaissStore(self.state, self.writer, self.wal, self.compactor)
+        return SearchCore(StoreHolder(store), embedder=None, max_k=max_k, max_batch_products=100)
 
     def ids(self):
         snap = self.state.snapshot
@@ -175,12 +183,12 @@ def test_background_compaction_every_n_writes_and_at_shutdown(tmp_path, service)
 
 
 def test_new_rows_use_the_fixed_vocabulary_until_compaction_refits(service):
-    core = SearchCore(service.state, embedder=None, max_k=100, max_batch_products=100)
+    core = service.core(max_k=100)
 
     def lexical_ids(query):
         ranking = core.search(query=query, vector=None, k=3, spec=FilterSpec(), mode=2,
                               min_score=0.01, offset=0, hybrid=None, timeout=None)
-        return [ranking.snapshot.catalog.ids[int(r)] for r in ranking.rows]
+        return [p["id"] for p in ranking.products]
 
     old_scores = service.state.snapshot.lexical.scores("oak desk")
     service.upsert(product("n1", "Oak desk with a zyzzyva inlay"), product("n2", "Zyzzyva mug"))
@@ -195,7 +203,7 @@ def test_new_rows_use_the_fixed_vocabulary_until_compaction_refits(service):
 
 
 def test_a_search_sees_a_batch_entirely_or_not_at_all(service):
-    core = SearchCore(service.state, embedder=None, max_k=1000, max_batch_products=100)
+    core = service.core(max_k=1000)
     query = FakeEmbedder().embed(["anything"])[0].tolist()
     seen, errors, done = [], [], threading.Event()
 
@@ -204,7 +212,7 @@ def test_a_search_sees_a_batch_entirely_or_not_at_all(service):
             try:
                 r = core.search(query="", vector=query, k=1000, spec=FilterSpec(), mode=1,
                                 min_score=None, offset=0, hybrid=None, timeout=None)
-                titles = [r.snapshot.catalog.product(int(row))["title"] for row in r.rows]
+                titles = [p["title"] for p in r.products]
                 seen.append([sum(f"batch{b} " in t for t in titles) for b in range(12)])
             except Exception as exc:  # noqa: BLE001 - any error fails the test below
                 errors.append(exc)

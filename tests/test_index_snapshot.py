@@ -10,8 +10,10 @@ from index_service.catalog_reader import read_catalog
 from index_service.catalog_updates import select
 from index_service.filters import FilterSpec
 from index_service.lexical import LexicalIndex
+from index_service.faiss_store import FaissStore
 from index_service.search import SearchCore
 from index_service.snapshot import ServedState, Snapshot
+from index_service.store import StoreHolder
 from servekit.errors import NotFound
 from tests.test_index_support import TINY_ROWS, write_tiny_csv
 
@@ -28,11 +30,14 @@ def core(tmp_path):
                               "built_at": "t"})
     state = ServedState()
     state.swap(snap)
-    return SearchCore(state, embedder=None, max_k=100, max_batch_products=10)
+    core = SearchCore(StoreHolder(FaissStore(state, writer=None, wal=None, compactor=None)),
+                      embedder=None, max_k=100, max_batch_products=10)
+    core.state = state  # the tests publish snapshots on it, as a writer would
+    return core
 
 
 def ids(core, ranking):
-    return [ranking.snapshot.catalog.ids[int(r)] for r in ranking.rows]
+    return [p["id"] for p in ranking.products]
 
 
 def by_vector(core, v, k=3, spec=FilterSpec()):
@@ -41,8 +46,7 @@ def by_vector(core, v, k=3, spec=FilterSpec()):
 
 
 def all_ids(core):
-    snap, rows, _ = core.list(1000, "")
-    return [snap.catalog.ids[int(r)] for r in rows]
+    return [p["id"] for p in core.list(1000, "").products]
 
 
 def test_upserts_add_and_replace_without_touching_the_old_snapshot(core):
@@ -60,14 +64,12 @@ def test_upserts_add_and_replace_without_touching_the_old_snapshot(core):
     core.state.swap(old.with_upserts(products, new_vecs, sequence=1))
     snap = core.state.snapshot
     assert snap.product_count == len(TINY_ROWS) + 1 and snap.sequence == 1
-    _, row = core.get("n1")
-    product = snap.catalog.product(row)
+    product = core.get("n1")
     assert product["title"] == "Teak garden bench v2" and product["price"] == 125.0  # last in batch
     assert product["category"] == "Benches" and product["images"] == ["http://x/b.jpg"]
     assert product["attributes"]["size"] == "XL"
-    _, row = core.get("t01")
-    assert snap.catalog.product(row)["title"] == "Oak writing desk, new edition"
-    assert snap.catalog.product(row)["price"] == snap.catalog.median_price
+    assert core.get("t01")["title"] == "Oak writing desk, new edition"
+    assert core.get("t01")["price"] == snap.catalog.median_price
     # the old snapshot still answers as before (calls in flight keep their view)
     assert old.catalog.product(old.row_of("t01"))["title"] == "Oak writing desk"
     assert old.row_of("n1") is None and old.product_count == len(TINY_ROWS)
@@ -79,7 +81,7 @@ def test_upserts_add_and_replace_without_touching_the_old_snapshot(core):
     listed = all_ids(core)
     assert len(listed) == len(set(listed)) == len(TINY_ROWS) + 1
     similar = core.similar(product_id="t01", k=20, spec=FilterSpec(), min_score=None, offset=0)
-    assert "t01" not in ids(core, similar) and len(similar.rows) == len(TINY_ROWS)
+    assert "t01" not in ids(core, similar) and len(similar.products) == len(TINY_ROWS)
 
 
 def test_deletes_hide_products_everywhere(core):

@@ -1,4 +1,4 @@
-"""CatalogWriter's errors, in-process: a failure the caller cannot fix is FAILED_PRECONDITION, and
+"""The write path's errors, in-process: a failure the caller cannot fix is FAILED_PRECONDITION, and
 nothing of a refused write reaches the log or the served snapshot."""
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from index_service.catalog_reader import read_catalog
 from index_service.lexical import LexicalIndex
 from index_service.snapshot import ServedState, Snapshot
 from index_service.wal import WriteAheadLog
+from index_service.faiss_store import FaissStore
+from index_service.product_writes import ProductWrites
+from index_service.store import StoreHolder
 from index_service.writes import CatalogWriter
 from servekit.errors import FailedPrecondition
 from tests.test_index_support import write_tiny_csv
@@ -38,9 +41,10 @@ def state(tmp_path):
 
 def test_vectors_of_another_dimension_are_a_failed_precondition_and_apply_nothing(state, tmp_path):
     with WriteAheadLog(tmp_path / "catalog.wal") as wal:
-        writer = CatalogWriter(state, OtherModelEmbedder(), wal, max_batch_products=10)
+        store = FaissStore(state, CatalogWriter(state, None, wal), wal, compactor=None)
+        writes = ProductWrites(StoreHolder(store), OtherModelEmbedder(), max_batch_products=10)
         before = state.snapshot
         with pytest.raises(FailedPrecondition, match="dimension 32, the index 16"):
-            writer.upsert([index_pb2.Product(id="n1", title="Teak garden bench")], timeout=5)
+            writes.upsert([index_pb2.Product(id="n1", title="Teak garden bench")], timeout=5)
         assert wal.last_sequence == 0
         assert state.snapshot is before and before.row_of("n1") is None
