@@ -3,13 +3,15 @@ PY := .venv/bin/python
 # `make bench BENCH_ARGS=--with-1m` adds the 1M-product run (an hour or more).
 BENCH_ARGS ?=
 VENV_STAMP := .venv/.installed
+# The real Milvus server for the Milvus store's tests and bench, in its own venv (old pins).
+MILVUS_STAMP := .venv-milvus/.installed
 
 .PHONY: run test protos protos-check bench clean-venv
 
 run: $(VENV_STAMP)
 	$(PY) -m scripts.run_demo
 
-test: $(VENV_STAMP)
+test: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) scripts/gen_protos.py --check
 	$(PY) -m pytest tests
 
@@ -19,7 +21,7 @@ protos: $(VENV_STAMP)
 protos-check: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py --check
 
-bench: $(VENV_STAMP)
+bench: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 $(VENV_STAMP): requirements.txt
@@ -28,5 +30,10 @@ $(VENV_STAMP): requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(VENV_STAMP)
 
+$(MILVUS_STAMP): requirements-milvus-server.txt
+	test -x .venv-milvus/bin/python || python3 -m venv .venv-milvus
+	.venv-milvus/bin/python -m pip install --disable-pip-version-check -q -r requirements-milvus-server.txt
+	touch $(MILVUS_STAMP)
+
 clean-venv:
-	rm -rf .venv
+	rm -rf .venv .venv-milvus

@@ -12,14 +12,19 @@ from servekit.flags import config_from_args
 
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
+STORES = ("faiss", "milvus")
+MILVUS_INDEX_TYPES = ("hnsw", "flat")
+MILVUS_CONSISTENCY = ("Session", "Bounded", "Strong")
 
 # name -> help; the type and default come from the dataclass field.
 _HELP = {
     "port": "gRPC port",
     "host": "interface to listen on (0.0.0.0 in containers)",
     "embedder": "embedder address HOST:PORT, several comma-separated (round-robin), or a dns:/// target",
+    "store": "where the catalog lives: faiss (in this process, --data-dir) or milvus (a Milvus "
+             "server or cluster, --milvus-uri; replicas share it)",
     "catalog": "product catalog CSV (required)",
-    "data_dir": "directory for the artifacts (required)",
+    "data_dir": "directory for the artifacts (required with --store faiss)",
     "columns": "map catalog columns onto ours, e.g. id=item_id,title=name",
     "embeddings": "import precomputed embeddings (.npy, one row per catalog row) instead of embedding",
     "index_type": "vector index: flat (exact), hnsw or ivf",
@@ -60,6 +65,17 @@ _HELP = {
     "embedder_tls_client_cert": "client certificate (PEM) for an embedder that requires mutual TLS",
     "embedder_tls_client_key": "private key (PEM) of --embedder-tls-client-cert",
     "embedder_token_file": "file holding the embedder's token; empty: this service's own token",
+    "milvus_uri": "Milvus endpoint, e.g. http://milvus:19530 (a cluster's proxy or Zilliz Cloud)",
+    "milvus_token": "Milvus credentials, 'user:password' or an API key (prefer --milvus-token-file)",
+    "milvus_token_file": "file holding --milvus-token",
+    "milvus_collection": "the collection holding the products (created and filled on first start)",
+    "milvus_consistency": "Session (read-your-writes on this replica; other replicas within "
+                          "~0.2 s), Bounded (staleness up to Milvus's bound, 5 s by default) or "
+                          "Strong (every write, ~200 ms per query on Milvus 2.3)",
+    "milvus_index_type": "the collection's vector index: hnsw (uses --hnsw-m, "
+                         "--hnsw-ef-construction, --hnsw-ef-search) or flat (exact)",
+    "milvus_timeout_s": "deadline of one Milvus call (shortened to the caller's deadline)",
+    "milvus_retry_s": "at start, seconds between attempts to reach Milvus (retried until it answers)",
 }
 
 
@@ -73,6 +89,7 @@ class IndexConfig:
     port: int = 50052
     host: str = "127.0.0.1"
     embedder: str = "127.0.0.1:50051"
+    store: str = "faiss"
     catalog: str = ""
     data_dir: str = ""
     columns: str = ""
@@ -109,6 +126,14 @@ class IndexConfig:
     embedder_tls_client_cert: str = ""
     embedder_tls_client_key: str = ""
     embedder_token_file: str = ""
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: str = ""
+    milvus_token_file: str = ""
+    milvus_collection: str = "recsys_products"
+    milvus_consistency: str = "Session"
+    milvus_index_type: str = "hnsw"
+    milvus_timeout_s: float = 5.0
+    milvus_retry_s: float = 2.0
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
@@ -123,8 +148,12 @@ class IndexConfig:
         """What is wrong with these settings, or None."""
         if not self.catalog:
             return "--catalog (or INDEX_CATALOG) is required"
-        if not self.data_dir:
-            return "--data-dir (or INDEX_DATA_DIR) is required"
+        if self.store not in STORES:
+            return f"--store must be one of {', '.join(STORES)}, got {self.store!r}"
+        if self.store == "faiss" and not self.data_dir:
+            return "--data-dir (or INDEX_DATA_DIR) is required with --store faiss"
+        if self.store == "milvus":
+            return self._milvus_problem()
         if self.index_type not in INDEX_TYPES:
             return f"--index-type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}"
         if self.on_model_change not in ("refuse", "rebuild"):
@@ -144,6 +173,23 @@ class IndexConfig:
             return "ports must be in 0..65535"
         if not self.embedder.strip():
             return "--embedder must name at least one address"
+        return None
+
+    def _milvus_problem(self) -> str | None:
+        if self.milvus_consistency not in MILVUS_CONSISTENCY:
+            return (f"--milvus-consistency must be one of {', '.join(MILVUS_CONSISTENCY)}, got "
+                    f"{self.milvus_consistency!r}")
+        if self.milvus_index_type not in MILVUS_INDEX_TYPES:
+            return (f"--milvus-index-type must be one of {', '.join(MILVUS_INDEX_TYPES)}, got "
+                    f"{self.milvus_index_type!r}")
+        if not self.milvus_collection.replace("_", "").isalnum() or \
+                not self.milvus_collection[0].isalpha():
+            return (f"--milvus-collection must start with a letter and hold only letters, digits "
+                    f"and '_', got {self.milvus_collection!r}")
+        if self.milvus_timeout_s <= 0 or self.milvus_retry_s <= 0:
+            return "--milvus-timeout-s and --milvus-retry-s must be > 0"
+        if self.milvus_token and self.milvus_token_file:
+            return "give --milvus-token or --milvus-token-file, not both"
         return None
 
     @property

@@ -124,9 +124,8 @@ class SearchCore:
             ranked = view.lexical_ranking(query, offset + k, spec, matches_only=False)
         else:
             ranked = _hybrid(view, qv, query, spec, hybrid or HybridParams(), k, offset, overrides)
-        page = _page(ranked, offset, k, min_score)
-        products = view.products(page.keys)
-        return Ranking(products, page.scores, offset, embed_us=embed_us,
+        products, scores = _with_products(view, _page(ranked, offset, k, min_score))
+        return Ranking(products, scores, offset, embed_us=embed_us,
                        search_us=_now_us() - start, cached=cached)
 
     # --- SimilarProducts ----------------------------------------------------------------------
@@ -138,9 +137,8 @@ class SearchCore:
         start = _now_us()
         ranked = view.vector_ranking(view.vector_of(product_id), offset + k, spec,
                                      overrides or {}, exclude_id=product_id)
-        page = _page(ranked, offset, k, min_score)
-        return Ranking(view.products(page.keys), page.scores, offset,
-                       search_us=_now_us() - start)
+        products, scores = _with_products(view, _page(ranked, offset, k, min_score))
+        return Ranking(products, scores, offset, search_us=_now_us() - start)
 
     # --- GetProduct / ListProducts / GetStats -------------------------------------------------
     def get(self, product_id: str) -> dict:
@@ -163,6 +161,15 @@ class SearchCore:
             "query_cache_hits": self.embedder.cache.hits,
             "query_cache_misses": self.embedder.cache.misses,
         }
+
+
+def _with_products(view: StoreView, page: Ranked) -> tuple[list[dict], np.ndarray]:
+    """The page's products and scores (a product deleted since it was ranked is left out)."""
+    products = view.products(page.keys)
+    if all(p is not None for p in products):
+        return products, page.scores
+    kept = [i for i, p in enumerate(products) if p is not None]
+    return [products[i] for i in kept], page.scores[kept]
 
 
 def _check_id(product_id: str) -> None:

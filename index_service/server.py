@@ -10,6 +10,7 @@ from prometheus_client import Gauge
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from servekit.access import client_credentials, client_token, server_access
 from servekit.lifecycle import serve_until_signal, start_server
+from servekit.errors import ServiceError
 from servekit.metrics import serve_metrics
 
 from .config import IndexConfig, embedder_target
@@ -18,13 +19,34 @@ from .product_writes import ProductWrites
 from .search import SearchCore
 from .servicer import IndexServicer
 from .startup import StartupError, open_store
-from .store import StoreHolder
+from .store import Store, StoreHolder
 from .wal import WalError
 
 log = logging.getLogger("index_service")
 
 SERVICE_NAME = index_pb2.DESCRIPTOR.services_by_name["Index"].full_name  # recsys.v1.Index
 PRODUCTS = Gauge("index_products", "Products served")
+
+
+def _log_serving(store: Store, address: str) -> None:
+    try:
+        stats = store.stats()
+    except ServiceError as exc:  # Milvus gone again already: the health watch says so
+        log.warning("serving (%s store) on %s; stats unavailable: %s", store.name, address,
+                    exc.message)
+        return
+    PRODUCTS.set(stats["product_count"])
+    log.info("serving %d products (%s store, %s index, model %s) on %s", stats["product_count"],
+             store.name, stats["index_type"], stats["model_name"], address)
+
+
+def _open_store(config: IndexConfig, embedder: EmbedderClient, health) -> Store:
+    if config.store == "milvus":
+        from .milvus.startup import open_milvus_store  # pymilvus only where it is used
+        store = open_milvus_store(config, embedder)  # retries until Milvus answers
+        store.on_health = health.set_serving
+        return store
+    return open_store(config, embedder)  # the log, the artifacts, the log replayed
 
 
 def serve(config: IndexConfig) -> int:
@@ -59,23 +81,19 @@ def serve(config: IndexConfig) -> int:
     serve_metrics(config.metrics_port, config.host)
 
     try:
-        store = open_store(config, embedder)  # the log, the artifacts, the log replayed
+        store = _open_store(config, embedder, health)
     except (StartupError, WalError, ValueError, OSError) as exc:  # OSError: disk full, read-only...
         print(f"index_service: {exc}", file=sys.stderr)
         server.stop(0)
         embedder.close()
         return 2
     holder.set(store)
-    store.start()  # compaction, in the background
-    stats = store.stats()
-    PRODUCTS.set(stats["product_count"])
+    store.start()  # compaction (FAISS) or health following Milvus, in the background
     health.set_serving(True)
-    log.info("serving %d products (%s store, %s index, model %s) on %s:%d",
-             stats["product_count"], store.name, stats["index_type"], stats["model_name"],
-             config.host, port)
+    _log_serving(store, f"{config.host}:{port}")
 
     def on_stop():
-        store.close()  # compacts the log into fresh artifacts, then closes it
+        store.close()  # FAISS: compacts the log into fresh artifacts, then closes it
         embedder.close()
 
     serve_until_signal(server, health, grace_s=config.grace_s, on_stop=on_stop)

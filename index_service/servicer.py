@@ -1,6 +1,7 @@
 """recsys.v1.Index transport: proto in -> SearchCore / ProductWrites -> proto out. No ranking logic here."""
 from __future__ import annotations
 
+import functools
 import time
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
@@ -9,6 +10,7 @@ from .filters import from_proto as filter_from_proto
 from .fusion import HybridParams
 from .product_writes import ProductWrites
 from .search import Ranking, SearchCore
+from .store import call_deadline
 
 # Time kept back from the caller's deadline so that an UNAVAILABLE answer arrives before it.
 DEADLINE_MARGIN_S = 0.05
@@ -18,6 +20,16 @@ def _timeout(context) -> float | None:
     """The caller's remaining time, less a margin so that our UNAVAILABLE arrives before it."""
     remaining = context.time_remaining()
     return None if remaining is None else max(0.001, remaining - DEADLINE_MARGIN_S)
+
+
+def _bounded(rpc):
+    """The handler runs with the caller's deadline (store.time_left): a store waiting on a server
+    answers UNAVAILABLE before the caller gives up."""
+    @functools.wraps(rpc)
+    def handler(self, request, context):
+        with call_deadline(_timeout(context)):
+            return rpc(self, request, context)
+    return handler
 
 
 def _optional(message, name: str):
@@ -48,6 +60,7 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
                                         total_us=int((time.perf_counter() - started) * 1e6))
         return index_pb2.SearchResponse(hits=hits, timing=timing, query_vector_cached=ranking.cached)
 
+    @_bounded
     def Search(self, request, context):
         started = time.perf_counter()
         timeout = _timeout(context)
@@ -63,6 +76,7 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
             hybrid=hybrid, timeout=timeout, overrides=_overrides(request))
         return self._response(ranking, started)
 
+    @_bounded
     def SimilarProducts(self, request, context):
         started = time.perf_counter()
         ranking = self.core.similar(
@@ -72,24 +86,29 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
             overrides=_overrides(request))
         return self._response(ranking, started)
 
+    @_bounded
     def GetProduct(self, request, context):
         return index_pb2.Product(**self.core.get(request.product_id))
 
+    @_bounded
     def ListProducts(self, request, context):
         page = self.core.list(request.page_size, request.page_token)
         return index_pb2.ListProductsResponse(products=page.products,
                                               next_page_token=page.next_page_token,
                                               total_count=page.total_count)
 
+    @_bounded
     def GetStats(self, request, context):
         return index_pb2.Stats(**self.core.stats())
 
+    @_bounded
     def UpsertProducts(self, request, context):
         result = self.writes.upsert(list(request.products), _timeout(context))
         return index_pb2.UpsertProductsResponse(upserted=result.count,
                                                 product_count=result.product_count,
                                                 sequence=result.sequence)
 
+    @_bounded
     def DeleteProducts(self, request, context):
         result = self.writes.delete(list(request.product_ids))
         return index_pb2.DeleteProductsResponse(deleted=result.count,

@@ -21,6 +21,9 @@ for FAISS, id order for Milvus).
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -88,8 +91,9 @@ class StoreView(ABC):
         """The stored vector of a product; NotFound when there is none."""
 
     @abstractmethod
-    def products(self, keys) -> list[dict]:
-        """The products of ranking keys, in that order, as recsys.v1.Product fields."""
+    def products(self, keys) -> list[dict | None]:
+        """The products of ranking keys, in that order, as recsys.v1.Product fields (None for a
+        product deleted since it was ranked, where the store can see that happen)."""
 
     @abstractmethod
     def product(self, product_id: str) -> dict:
@@ -130,6 +134,30 @@ class Store(ABC):
 
     def close(self) -> None:
         """Flush and release what the store holds; called at shutdown."""
+
+
+# The deadline (time.monotonic()) of the call being served in this thread, less a margin, so that a
+# store that waits on a server (Milvus) answers UNAVAILABLE before the caller's deadline passes.
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("call_deadline",
+                                                                              default=None)
+
+
+@contextlib.contextmanager
+def call_deadline(seconds_left: float | None):
+    """Within the block, `time_left(default)` is at most `seconds_left` from now."""
+    token = _CALL_DEADLINE.set(None if seconds_left is None else time.monotonic() + seconds_left)
+    try:
+        yield
+    finally:
+        _CALL_DEADLINE.reset(token)
+
+
+def time_left(default: float) -> float:
+    """Seconds a store may wait: `default`, shortened to the current call's deadline."""
+    deadline = _CALL_DEADLINE.get()
+    if deadline is None:
+        return default
+    return max(0.001, min(default, deadline - time.monotonic()))
 
 
 class StoreHolder:
