@@ -117,6 +117,7 @@ def run_bench(module: str, args: list[str], results_dir, timeout: float = 400) -
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_scale_bench_tiny(embedder, tmp_path):
     result = run_bench("bench.scale", ["--sizes", "300", "--types", "flat,hnsw,ivf", "--queries", "8",
@@ -130,6 +131,7 @@ def test_scale_bench_tiny(embedder, tmp_path):
         assert r["queries"] == 8 and r["rss_after_start_mb"] > 0 and "startup_note" not in r
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_search_latency_bench_tiny(embedder, tmp_path):
     result = run_bench("bench.search_latency", [
@@ -146,6 +148,7 @@ def test_search_latency_bench_tiny(embedder, tmp_path):
     assert len(result["rows"]) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_build_throughput_bench_tiny(embedder, tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
@@ -155,6 +158,7 @@ def test_build_throughput_bench_tiny(embedder, tmp_path):
     assert result["details"]["rounds"][0]["in_process_texts_per_s"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 40)

@@ -13,6 +13,8 @@ import pytest
 from bench import crash_soak
 from tests.test_index_support import start_embedder, write_tiny_csv
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def embedder():

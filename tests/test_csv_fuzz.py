@@ -117,6 +117,7 @@ def embedder():
         yield process.wait_serving(180)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,problem", [("latin-1", "not UTF-8"), ("header only", "no products"),
                                           ("unterminated quote", "not a valid CSV")])
 def test_the_service_refuses_a_bad_catalog_in_one_line(embedder, tmp_path, name, problem):

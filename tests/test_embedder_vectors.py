@@ -17,6 +17,8 @@ from client.generated.recsys.v1 import embedder_pb2 as pb
 from client.generated.recsys.v1 import embedder_pb2_grpc
 from tests.procs import IKARUS_CSV, ServiceProcess, free_port, health_status
 
+pytestmark = pytest.mark.slow
+
 QUERIES = ["study chair", "desk chair", "banana bread recipe", "black leather dining chairs set of 2",
            "shoe rack", "a lamp for the bedroom", "ergonomic office chair with lumbar support"]
 TOL = 1e-5

@@ -13,6 +13,8 @@ from index_service.fusion import HybridParams, rrf_scores
 from index_service.lexical import LexicalIndex
 from tests.procs import ROOT, ServiceProcess, free_port
 
+pytestmark = pytest.mark.slow
+
 BREADCRUMB = "['Home & Kitchen', 'Furniture', '{}']"
 # (title, brand, description, price, short category, material, color): 3 products per category.
 ROWS = [

@@ -16,7 +16,7 @@ from tests.procs import ServiceProcess, free_port, health_status
 from tests.test_index_support import (TINY_ROWS, embed_calls, index_args, index_stub, start_embedder,
                                       start_index, status_of, write_tiny_csv)
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from tests.test_index_support import index_stub, start_embedder, start_index, st
 
 pytestmark = [pytest.mark.skipif(not IKARUS_CSV.exists(),
                                  reason=f"shared catalog {IKARUS_CSV} is absent"),
-              pytest.mark.timeout(900)]
+              pytest.mark.timeout(900), pytest.mark.slow]
 
 QUERIES = ["wooden dining chair", "white shoe rack for the hallway", "modern floor lamp",
            "kids bookshelf", "outdoor patio furniture set"]

@@ -15,7 +15,7 @@ from client.generated.recsys.v1 import index_pb2 as pb
 from tests.test_index_support import (TINY_ROWS, index_stub, start_embedder, start_index, status_of,
                                       write_tiny_csv)
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 N = len(TINY_ROWS)
 
 

@@ -15,7 +15,7 @@ from client import InvalidArgumentError, RecsysClient, SearchParams
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from tests.procs import running_pair
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 N, K = 3000, 10
 
 
