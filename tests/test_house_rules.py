@@ -2,6 +2,7 @@
 
 - No hand-written module over 300 lines and no function over 60 lines in the service and client
   packages (the generated code under client/generated/ is not ours to size).
+- Every package's map (its __init__.py docstring) names every module of the package.
 - Every test that starts one of our services (or a bench/demo script that does) or loads the model
   in-process is marked `slow`, so that `pytest -m "not slow" tests` stays a one-minute run.
 """
@@ -53,6 +54,18 @@ def test_no_function_over_60_lines():
                 if lines > MAX_FUNCTION_LINES:
                     too_long[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = lines
     assert too_long == {}, f"split these functions (at most {MAX_FUNCTION_LINES} lines): {too_long}"
+
+
+MAPPED_PACKAGES = ("embedder_service", "index_service", "index_service/vectors", "servekit")
+
+
+@pytest.mark.parametrize("package", MAPPED_PACKAGES)
+def test_package_maps_name_every_module(package):
+    folder = ROOT / package
+    doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8"))) or ""
+    modules = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    missing = [m for m in modules if f"{m}.py" not in doc and f"{m} (" not in doc]
+    assert missing == [], f"{package}/__init__.py does not name: {missing}"
 
 
 # ---- every test that starts a service is marked slow ------------------------------------------
