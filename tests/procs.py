@@ -103,19 +103,26 @@ class ServiceProcess:
 @contextlib.contextmanager
 def running_pair(catalog: Path, data_dir: Path, *, embedder_args=(), index_args=(),
                  embedder_host: str = "127.0.0.1",
-                 credentials: grpc.ChannelCredentials | None = None):
+                 credentials: grpc.ChannelCredentials | None = None,
+                 embedder: ServiceProcess | None = None):
     """A real embedder and an index service on it (dialled as `embedder_host`), both SERVING;
-    yields (embedder, index) and terminates both afterwards."""
-    embedder_port, index_port = free_port(), free_port()
+    yields (embedder, index) and terminates both afterwards. With `embedder` (one already
+    SERVING, such as the shared_embedder fixture), the index uses it and only the index is
+    started and terminated here."""
+    if embedder is not None and embedder_args:
+        raise ValueError("embedder_args configure an embedder started here, not a given one")
+    index_port = free_port()
     started = []
     try:
-        embedder = ServiceProcess("embedder_service", ["--port", str(embedder_port),
-                                                       *embedder_args], embedder_port,
-                                  credentials=credentials)
-        started.append(embedder)
-        embedder.wait_serving(180)
+        if embedder is None:
+            embedder_port = free_port()
+            embedder = ServiceProcess("embedder_service", ["--port", str(embedder_port),
+                                                           *embedder_args], embedder_port,
+                                      credentials=credentials)
+            started.append(embedder)
+            embedder.wait_serving(180)
         index = ServiceProcess("index_service", [
-            "--port", str(index_port), "--embedder", f"{embedder_host}:{embedder_port}",
+            "--port", str(index_port), "--embedder", f"{embedder_host}:{embedder.port}",
             "--catalog", str(catalog), "--data-dir", str(data_dir), *index_args], index_port,
             credentials=credentials)
         started.append(index)

@@ -19,7 +19,7 @@ from tests.procs import ROOT, free_port, health_status, running_pair
 from tests.test_index_support import write_tiny_csv
 from tests.test_tls import Pki
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 TOKEN = "access-test-token_42"
 

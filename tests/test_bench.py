@@ -15,7 +15,7 @@ import pytest
 from bench import run_all, synthetic
 from bench.results import Row, markdown_table, read_results, write_result
 from index_service.catalog_reader import read_catalog
-from tests.procs import ROOT, ServiceProcess, free_port
+from tests.procs import ROOT
 
 
 # ---- pieces checked exactly -----------------------------------------------------------------
@@ -99,14 +99,7 @@ def test_run_one_records_failure_and_kills_past_its_limit(tmp_path):
     assert "timed out" in run_all.failure_result(slow)["rows"][0]["measured"]
 
 
-# ---- the scripts, end to end at tiny sizes --------------------------------------------------
-@pytest.fixture(scope="module")
-def embedder():
-    port = free_port()
-    with ServiceProcess("embedder_service", ["--port", str(port)], port) as proc:
-        yield proc.wait_serving(300).address
-
-
+# ---- the scripts, end to end at tiny sizes (on the session's shared embedder) ---------------
 def run_bench(module: str, args: list[str], results_dir, timeout: float = 400) -> dict:
     env = {**os.environ, "BENCH_RESULTS_DIR": str(results_dir)}
     done = subprocess.run([sys.executable, "-m", module, *args, "--name", "out"], cwd=ROOT, env=env,
@@ -117,10 +110,11 @@ def run_bench(module: str, args: list[str], results_dir, timeout: float = 400) -
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_scale_bench_tiny(embedder, tmp_path):
+def test_scale_bench_tiny(shared_embedder, tmp_path):
     result = run_bench("bench.scale", ["--sizes", "300", "--types", "flat,hnsw,ivf", "--queries", "8",
-                                       "--embedder", embedder], tmp_path)
+                                       "--embedder", shared_embedder.address], tmp_path)
     runs = {r["type"]: r for r in result["details"]["runs"]}
     assert len(runs) == 3, result["rows"]
     assert set(runs) == {"flat", "hnsw", "ivf"}
@@ -130,11 +124,12 @@ def test_scale_bench_tiny(embedder, tmp_path):
         assert r["queries"] == 8 and r["rss_after_start_mb"] > 0 and "startup_note" not in r
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_search_latency_bench_tiny(embedder, tmp_path):
+def test_search_latency_bench_tiny(shared_embedder, tmp_path):
     result = run_bench("bench.search_latency", [
         "--catalogs", "300", "--queries", "6", "--repeated", "2", "--concurrency", "3",
-        "--phase-seconds", "30", "--embedder", embedder], tmp_path)
+        "--phase-seconds", "30", "--embedder", shared_embedder.address], tmp_path)
     assert result["details"]["catalogs"], result["rows"]
     cat = result["details"]["catalogs"][0]
     assert cat["products"] == 300
@@ -146,15 +141,17 @@ def test_search_latency_bench_tiny(embedder, tmp_path):
     assert len(result["rows"]) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_build_throughput_bench_tiny(embedder, tmp_path):
+def test_build_throughput_bench_tiny(shared_embedder, tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
     result = run_bench("bench.build_throughput", ["--catalog", str(csv_path), "--rounds", "1",
-                                                  "--embedder", embedder], tmp_path)
+                                                  "--embedder", shared_embedder.address], tmp_path)
     assert result["details"]["rounds"][0]["products"] == 24
     assert result["details"]["rounds"][0]["in_process_texts_per_s"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 40)

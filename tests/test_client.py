@@ -16,7 +16,7 @@ from client import (DeadlineExceededError, InvalidArgumentError, NotFoundError, 
 from tests.procs import ROOT, ServiceProcess, free_port
 
 CATALOG = ROOT / "data" / "products.csv"
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 class Services:

@@ -59,6 +59,7 @@ def test_dockerfile_installs_cpu_torch_and_runs_offline():
     assert "COPY docker/healthcheck.py" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["embedder", "index"])
 def test_every_compose_variable_is_one_the_service_reads(compose, name):
     """The services list their variables in --help ("env NAME"): a renamed one fails here."""
@@ -121,6 +122,7 @@ def _healthcheck(translation, name, service) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.slow
 def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, monkeypatch):
     for key in list(os.environ):  # nothing but the compose file configures the services
         if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):

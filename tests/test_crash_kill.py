@@ -11,19 +11,14 @@ from __future__ import annotations
 import pytest
 
 from bench import crash_soak
-from tests.test_index_support import start_embedder, write_tiny_csv
+from tests.test_index_support import write_tiny_csv
 
-
-@pytest.fixture(scope="module")
-def embedder():
-    proc = start_embedder()
-    yield proc
-    proc.terminate()
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.timeout(300)
-def test_sigkill_under_writes_loses_no_acknowledged_write(embedder, tmp_path):
-    figures = crash_soak.run(embedder_address=embedder.address,
+def test_sigkill_under_writes_loses_no_acknowledged_write(shared_embedder, tmp_path):
+    figures = crash_soak.run(embedder_address=shared_embedder.address,
                              catalog=write_tiny_csv(tmp_path / "tiny.csv"), data_dir=tmp_path / "data",
                              kills=5, seconds=40, seed=7)
     print(f"\ncrash test: {figures}")

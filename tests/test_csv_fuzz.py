@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from index_service.catalog_reader import CatalogError, read_catalog
-from tests.procs import ROOT, ServiceProcess, free_port
+from tests.procs import ROOT, free_port
 
 FUZZ_EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))
 pytestmark = pytest.mark.timeout(max(600, 20 * FUZZ_EXAMPLES))
@@ -110,21 +110,15 @@ def test_named_bad_files(tmp_path, name):
     assert outcome(path) in ("read", "refused")
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    port = free_port()
-    with ServiceProcess("embedder_service", ["--port", str(port)], port) as process:
-        yield process.wait_serving(180)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name,problem", [("latin-1", "not UTF-8"), ("header only", "no products"),
                                           ("unterminated quote", "not a valid CSV")])
-def test_the_service_refuses_a_bad_catalog_in_one_line(embedder, tmp_path, name, problem):
+def test_the_service_refuses_a_bad_catalog_in_one_line(shared_embedder, tmp_path, name, problem):
     path = tmp_path / "BAD.csv"
     path.write_bytes(NAMED_CASES[name])
     done = subprocess.run(
         [sys.executable, "-m", "index_service", "--port", str(free_port()), "--embedder",
-         embedder.address, "--catalog", str(path), "--data-dir", str(tmp_path / "data")],
+         shared_embedder.address, "--catalog", str(path), "--data-dir", str(tmp_path / "data")],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr, done.stderr

@@ -21,7 +21,7 @@ from client.generated.recsys.v1 import index_pb2 as pb
 from tests.procs import ServiceProcess, health_status
 from tests.test_index_support import index_stub, start_embedder, start_index, write_tiny_csv
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.timeout(400), pytest.mark.slow]
 SEARCH_DEADLINE_S = 2.0
 SLACK_S = 0.5
 BACK_WITHIN_S = 2.0

@@ -11,6 +11,8 @@ from client.generated.recsys.v1 import embedder_pb2 as pb
 from client.generated.recsys.v1 import embedder_pb2_grpc
 from tests.procs import ServiceProcess, free_port, health_status
 
+pytestmark = pytest.mark.slow
+
 LONG_TEXT = " ".join(["a sturdy solid wood dining table with four matching chairs"] * 30)
 
 

@@ -13,6 +13,8 @@ from client.generated.recsys.v1 import embedder_pb2 as pb
 from client.generated.recsys.v1 import embedder_pb2_grpc
 from tests.procs import ServiceProcess, free_port, health_status
 
+pytestmark = pytest.mark.slow
+
 MAX_TEXTS, MAX_CHARS, MAX_QUEUE, MAX_MESSAGE = 8, 2000, 8, 256 * 1024
 LONG_TEXT = " ".join(["a sturdy solid wood dining table with four matching chairs"] * 30)[:MAX_CHARS]
 

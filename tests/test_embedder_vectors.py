@@ -1,6 +1,7 @@
 """The embedder's answers against in-process sentence-transformers, on a real server process.
 
-One server for the module; the reference model is loaded in the test process.
+The server is the session's shared embedder (conftest.py); the reference model is loaded in the
+test process.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from client.generated.recsys.v1 import embedder_pb2 as pb
 from client.generated.recsys.v1 import embedder_pb2_grpc
-from tests.procs import IKARUS_CSV, ServiceProcess, free_port, health_status
+from tests.procs import IKARUS_CSV, health_status
+
+pytestmark = pytest.mark.slow
 
 QUERIES = ["study chair", "desk chair", "banana bread recipe", "black leather dining chairs set of 2",
            "shoe rack", "a lamp for the bedroom", "ergonomic office chair with lumbar support"]
@@ -23,18 +26,8 @@ TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def server():
-    port, metrics_port = free_port(), free_port()
-    proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port", str(metrics_port)],
-                          port)
-    proc.metrics_port = metrics_port
-    with proc.serving_until_clean_exit():
-        yield proc
-
-
-@pytest.fixture(scope="module")
-def stub(server):
-    with grpc.insecure_channel(server.address) as channel:
+def stub(shared_embedder):
+    with grpc.insecure_channel(shared_embedder.address) as channel:
         yield embedder_pb2_grpc.EmbedderStub(channel)
 
 
@@ -175,9 +168,9 @@ def test_model_info(stub):
     assert info.max_queue_texts > 0 and info.max_batch_size > 0 and info.max_message_bytes > 0
 
 
-def test_reflection_alone_lists_and_calls_embedder(server):
+def test_reflection_alone_lists_and_calls_embedder(shared_embedder):
     """A generic client: no generated stubs, only what the server's reflection says."""
-    with grpc.insecure_channel(server.address) as channel:
+    with grpc.insecure_channel(shared_embedder.address) as channel:
         db = ProtoReflectionDescriptorDatabase(channel)
         assert "recsys.v1.Embedder" in db.get_services()
         pool = descriptor_pool.DescriptorPool(db)
@@ -198,9 +191,10 @@ def test_reflection_alone_lists_and_calls_embedder(server):
         assert len(reply.embeddings) == 2 and len(reply.embeddings[0].values) == 384
 
 
-def test_metrics_endpoint(server, stub):
+def test_metrics_endpoint(shared_embedder, stub):
     embed(stub, ["a lamp"])
-    body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10).read().decode()
+    url = f"http://127.0.0.1:{shared_embedder.metrics_port}/metrics"
+    body = urllib.request.urlopen(url, timeout=10).read().decode()
     for name in ("embedder_queue_texts", "embedder_batch_size_bucket", "embedder_texts_total",
                  "embedder_tokens_total", "grpc_server_requests_total", "grpc_server_latency_seconds"):
         assert name in body, name
@@ -209,6 +203,6 @@ def test_metrics_endpoint(server, stub):
     assert ok_embeds and float(ok_embeds[0].split()[-1]) >= 1
 
 
-def test_still_serving(server):
-    assert health_status(server.address) == "SERVING"
-    assert health_status(server.address, "recsys.v1.Embedder") == "SERVING"
+def test_still_serving(shared_embedder):
+    assert health_status(shared_embedder.address) == "SERVING"
+    assert health_status(shared_embedder.address, "recsys.v1.Embedder") == "SERVING"

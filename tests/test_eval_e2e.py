@@ -13,6 +13,8 @@ from index_service.fusion import HybridParams, rrf_scores
 from index_service.lexical import LexicalIndex
 from tests.procs import ROOT, ServiceProcess, free_port
 
+pytestmark = pytest.mark.slow
+
 BREADCRUMB = "['Home & Kitchen', 'Furniture', '{}']"
 # (title, brand, description, price, short category, material, color): 3 products per category.
 ROWS = [
@@ -43,7 +45,7 @@ def recipe_texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
+def services(shared_embedder, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval-e2e")
     catalog = tmp / "catalog.csv"
     lines = [",".join(HEADER)]
@@ -51,21 +53,15 @@ def services(tmp_path_factory):
         fields = [f"p{i:02d}", title, brand, desc, price, BREADCRUMB.format(category), material, color]
         lines.append(",".join(_csv_field(f) for f in fields))
     catalog.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    embedder_port = free_port()
-    embedder = ServiceProcess("embedder_service", ["--port", str(embedder_port)], embedder_port)
+    index_port = free_port()
+    index = ServiceProcess("index_service", ["--port", str(index_port), "--embedder",
+                                             shared_embedder.address, "--catalog", str(catalog),
+                                             "--data-dir", str(tmp / "data")], index_port)
     try:
-        embedder.wait_serving()
-        index_port = free_port()
-        index = ServiceProcess("index_service", ["--port", str(index_port), "--embedder",
-                                                 embedder.address, "--catalog", str(catalog),
-                                                 "--data-dir", str(tmp / "data")], index_port)
-        try:
-            index.wait_serving()
-            yield {"index": index.address, "tmp": tmp}
-        finally:
-            index.terminate()
+        index.wait_serving()
+        yield {"index": index.address, "tmp": tmp}
     finally:
-        embedder.terminate()
+        index.terminate()
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from tests.procs import health_status, running_pair
 from tests.test_index_support import TINY_ROWS, write_tiny_csv
 
 FUZZ_EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))
-pytestmark = pytest.mark.timeout(max(600, 20 * FUZZ_EXAMPLES))
+pytestmark = [pytest.mark.timeout(max(600, 20 * FUZZ_EXAMPLES)), pytest.mark.slow]
 CALL_TIMEOUT_S = 30.0
 DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
               grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE,

@@ -16,14 +16,7 @@ from tests.procs import ServiceProcess, free_port, health_status
 from tests.test_index_support import (TINY_ROWS, embed_calls, index_args, index_stub, start_embedder,
                                       start_index, status_of, write_tiny_csv)
 
-pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    proc = start_embedder()
-    yield proc
-    proc.terminate()
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def exited(proc: ServiceProcess, timeout: float = 120) -> tuple[int, str]:
@@ -35,9 +28,9 @@ def stats(proc):
     return index_stub(proc).GetStats(pb.GetStatsRequest(), timeout=5)
 
 
-def test_restart_reuses_artifacts_and_changed_catalog_rebuilds(embedder, tmp_path):
+def test_restart_reuses_artifacts_and_changed_catalog_rebuilds(shared_embedder, tmp_path):
     csv_path, data = write_tiny_csv(tmp_path / "tiny.csv"), tmp_path / "data"
-    first = start_index(embedder.address, csv_path, data)
+    first = start_index(shared_embedder.address, csv_path, data)
     built = stats(first)
     first.terminate()
     assert built.product_count == len(TINY_ROWS)
@@ -50,10 +43,10 @@ def test_restart_reuses_artifacts_and_changed_catalog_rebuilds(embedder, tmp_pat
     assert manifest["product_count"] == len(TINY_ROWS) and manifest["dimension"] == 384
     assert "products: 10" in (build_dir / "build_report.txt").read_text()
 
-    calls = embed_calls(embedder)
-    again = start_index(embedder.address, csv_path, data)
+    calls = embed_calls(shared_embedder)
+    again = start_index(shared_embedder.address, csv_path, data)
     try:
-        assert embed_calls(embedder) == calls  # loaded, nothing embedded
+        assert embed_calls(shared_embedder) == calls  # loaded, nothing embedded
         assert stats(again).built_at == built.built_at
         hits = index_stub(again).Search(pb.SearchRequest(query="reading lamp", k=2), timeout=30).hits
         assert {h.product.id for h in hits} <= {"t05", "t06"} and len(hits) == 2
@@ -61,18 +54,18 @@ def test_restart_reuses_artifacts_and_changed_catalog_rebuilds(embedder, tmp_pat
         again.terminate()
 
     # a different index type re-indexes the stored embeddings: still no Embed call
-    calls = embed_calls(embedder)  # the search above embedded its query
-    hnsw = start_index(embedder.address, csv_path, data, "--index-type", "hnsw")
+    calls = embed_calls(shared_embedder)  # the search above embedded its query
+    hnsw = start_index(shared_embedder.address, csv_path, data, "--index-type", "hnsw")
     try:
-        assert embed_calls(embedder) == calls and stats(hnsw).index_type == "hnsw"
+        assert embed_calls(shared_embedder) == calls and stats(hnsw).index_type == "hnsw"
     finally:
         hnsw.terminate()
 
     write_tiny_csv(csv_path, TINY_ROWS + [["t11", "Linen duvet cover", "Softy", "Queen size",
                                            "$60", "Home|Bedding", "Grey"]])
-    changed = start_index(embedder.address, csv_path, data)
+    changed = start_index(shared_embedder.address, csv_path, data)
     try:
-        assert embed_calls(embedder) > calls
+        assert embed_calls(shared_embedder) > calls
         s = stats(changed)
         assert s.product_count == len(TINY_ROWS) + 1 and s.index_type == "flat"
         assert index_stub(changed).GetProduct(pb.GetProductRequest(product_id="t11"), timeout=5).title
@@ -81,14 +74,14 @@ def test_restart_reuses_artifacts_and_changed_catalog_rebuilds(embedder, tmp_pat
         changed.terminate()
 
 
-def test_model_mismatch_is_refused(embedder, tmp_path):
+def test_model_mismatch_is_refused(shared_embedder, tmp_path):
     csv_path, data = write_tiny_csv(tmp_path / "tiny.csv"), tmp_path / "data"
-    start_index(embedder.address, csv_path, data).terminate()
+    start_index(shared_embedder.address, csv_path, data).terminate()
     manifest_path = data / (data / "CURRENT").read_text().strip() / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["model_name"] = "some-other-model"
     manifest_path.write_text(json.dumps(manifest))
-    proc = start_index(embedder.address, csv_path, data, wait=False)
+    proc = start_index(shared_embedder.address, csv_path, data, wait=False)
     code, output = exited(proc)
     assert code != 0 and "refusing to serve" in output and "some-other-model" in output
     assert "Traceback" not in output
@@ -100,19 +93,20 @@ def test_model_mismatch_is_refused(embedder, tmp_path):
     (b"", "empty"),
     (b"title,price\n", "no products"),
 ])
-def test_bad_catalog_stops_with_one_line(embedder, tmp_path, content, problem):
+def test_bad_catalog_stops_with_one_line(shared_embedder, tmp_path, content, problem):
     csv_path = tmp_path / "bad.csv"
     csv_path.write_bytes(content)
-    code, output = exited(start_index(embedder.address, csv_path, tmp_path / "data", wait=False))
+    code, output = exited(start_index(shared_embedder.address, csv_path, tmp_path / "data",
+                                      wait=False))
     assert code == 2 and "Traceback" not in output
     line = [l for l in output.splitlines() if l.startswith("index_service:")]
     assert len(line) == 1 and problem in line[0] and str(csv_path) in line[0]
 
 
-def test_rows_without_title_are_reported_by_line(embedder, tmp_path):
+def test_rows_without_title_are_reported_by_line(shared_embedder, tmp_path):
     rows = TINY_ROWS[:3] + [["t99", "", "NoName", "", "", "Home", ""]] + TINY_ROWS[3:]
     csv_path, data = write_tiny_csv(tmp_path / "gaps.csv", rows), tmp_path / "data"
-    proc = start_index(embedder.address, csv_path, data)
+    proc = start_index(shared_embedder.address, csv_path, data)
     try:
         assert stats(proc).product_count == len(TINY_ROWS)
     finally:
@@ -121,15 +115,16 @@ def test_rows_without_title_are_reported_by_line(embedder, tmp_path):
     assert "rows skipped: 1" in report and "line 5: no title" in report
 
 
-def test_imported_embeddings_need_no_model_time(embedder, tmp_path):
+def test_imported_embeddings_need_no_model_time(shared_embedder, tmp_path):
     csv_path, data = write_tiny_csv(tmp_path / "tiny.csv"), tmp_path / "data"
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(TINY_ROWS), 384)).astype(np.float32)
     np.save(tmp_path / "emb.npy", vectors)
-    calls = embed_calls(embedder)
-    proc = start_index(embedder.address, csv_path, data, "--embeddings", str(tmp_path / "emb.npy"))
+    calls = embed_calls(shared_embedder)
+    proc = start_index(shared_embedder.address, csv_path, data,
+                       "--embeddings", str(tmp_path / "emb.npy"))
     try:
-        assert embed_calls(embedder) == calls
+        assert embed_calls(shared_embedder) == calls
         reply = index_stub(proc).SimilarProducts(pb.SimilarProductsRequest(product_id="t01", k=3),
                                                  timeout=5)
         unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -138,7 +133,7 @@ def test_imported_embeddings_need_no_model_time(embedder, tmp_path):
     finally:
         proc.terminate()
     np.save(tmp_path / "wrong.npy", vectors[:, :100])
-    code, output = exited(start_index(embedder.address, csv_path, tmp_path / "data2",
+    code, output = exited(start_index(shared_embedder.address, csv_path, tmp_path / "data2",
                                       "--embeddings", str(tmp_path / "wrong.npy"), wait=False))
     assert code == 2 and "dimension 100" in output and "384" in output
 

@@ -16,27 +16,23 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from client.generated.recsys.v1 import index_pb2 as pb
 from tests.procs import IKARUS_CSV, health_status
-from tests.test_index_support import index_stub, start_embedder, start_index, status_of
+from tests.test_index_support import index_stub, start_index, status_of
 
 pytestmark = [pytest.mark.skipif(not IKARUS_CSV.exists(),
                                  reason=f"shared catalog {IKARUS_CSV} is absent"),
-              pytest.mark.timeout(900)]
+              pytest.mark.timeout(900), pytest.mark.slow]
 
 QUERIES = ["wooden dining chair", "white shoe rack for the hallway", "modern floor lamp",
            "kids bookshelf", "outdoor patio furniture set"]
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    embedder = start_embedder()
-    index = None
+def services(shared_embedder, tmp_path_factory):
+    index = start_index(shared_embedder.address, IKARUS_CSV, tmp_path_factory.mktemp("ikarus-data"))
     try:
-        index = start_index(embedder.address, IKARUS_CSV, tmp_path_factory.mktemp("ikarus-data"))
-        yield embedder, index
+        yield shared_embedder, index
     finally:
-        if index is not None:
-            index.terminate()
-        embedder.terminate()
+        index.terminate()
 
 
 @pytest.fixture(scope="module")

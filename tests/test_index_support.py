@@ -1,7 +1,8 @@
 """Helpers shared by the index service's process tests (no tests here).
 
-Each test module starts its own embedder and index service processes (module-scoped fixtures),
-on loopback ports, with data directories under pytest's tmp_path_factory.
+Each test module starts its own index service processes, on loopback ports, with data directories
+under pytest's tmp_path_factory; they use the session's shared embedder (conftest.py) unless a
+test kills, restarts or reconfigures its embedder, which then starts its own (start_embedder).
 """
 from __future__ import annotations
 

@@ -12,27 +12,19 @@ import grpc
 import pytest
 
 from client.generated.recsys.v1 import index_pb2 as pb
-from tests.test_index_support import (TINY_ROWS, index_stub, start_embedder, start_index, status_of,
-                                      write_tiny_csv)
+from tests.test_index_support import TINY_ROWS, index_stub, start_index, status_of, write_tiny_csv
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 N = len(TINY_ROWS)
 
 
-@pytest.fixture(scope="module")
-def embedder():
-    proc = start_embedder()
-    yield proc
-    proc.terminate()
-
-
 @pytest.fixture
-def index(embedder, tmp_path):
+def index(shared_embedder, tmp_path):
     csv_path = write_tiny_csv(tmp_path / "tiny.csv")
     procs = []
 
     def start(*extra):
-        procs.append(start_index(embedder.address, csv_path, tmp_path / "data",
+        procs.append(start_index(shared_embedder.address, csv_path, tmp_path / "data",
                                  "--max-batch-products", "3", *extra))
         return procs[-1], index_stub(procs[-1])
     yield start
@@ -41,10 +33,10 @@ def index(embedder, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def shared_stub(embedder, tmp_path_factory):
+def shared_stub(shared_embedder, tmp_path_factory):
     """One index for the tests that must leave the catalog unchanged."""
     tmp = tmp_path_factory.mktemp("writes")
-    proc = start_index(embedder.address, write_tiny_csv(tmp / "tiny.csv"), tmp / "data",
+    proc = start_index(shared_embedder.address, write_tiny_csv(tmp / "tiny.csv"), tmp / "data",
                        "--max-batch-products", "3")
     yield index_stub(proc)
     proc.terminate()

@@ -15,7 +15,7 @@ import pytest
 from scripts.run_demo import EXAMPLE_QUERIES
 from tests.procs import ROOT, free_port
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 READY_LINE = "press Ctrl-C to stop"
 
 

@@ -15,19 +15,20 @@ from client import InvalidArgumentError, RecsysClient, SearchParams
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from tests.procs import running_pair
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 N, K = 3000, 10
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(shared_embedder, tmp_path_factory):
     work = tmp_path_factory.mktemp("params")
     csv_path = synthetic.write_catalog(work / "catalog.csv", N)
     npy = synthetic.LowRankVectors().write(work / "vectors.npy", N)
     vectors = np.load(npy)
     flags = ["--embeddings", str(npy), "--index-type", "hnsw", "--hnsw-m", "4",
              "--hnsw-ef-construction", "8", "--hnsw-ef-search", "1"]
-    with running_pair(csv_path, work / "data", index_args=flags) as (_, index):
+    with running_pair(csv_path, work / "data", index_args=flags,
+                      embedder=shared_embedder) as (_, index):
         with grpc.insecure_channel(index.address) as channel:
             yield index_pb2_grpc.IndexStub(channel), index.address, vectors
 

@@ -1,0 +1,23 @@
+"""Fixtures shared by the test modules (the process helpers themselves live in tests/procs.py)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.procs import ServiceProcess, free_port
+
+
+@pytest.fixture(scope="session")
+def shared_embedder() -> ServiceProcess:
+    """One real embedder (default settings, a metrics endpoint at `.metrics_port`) for every test
+    that just needs an embedder: started on first use, so a run without such tests (the fast
+    subset) loads no model; SIGTERMed at the end of the session, where it must exit 0.
+
+    Do not kill, restart or reconfigure it, and do not count on its metrics from before your test:
+    a test that does any of that starts its own embedder (tests.test_index_support.start_embedder,
+    or tests.procs.ServiceProcess)."""
+    port, metrics_port = free_port(), free_port()
+    proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port",
+                                               str(metrics_port)], port)
+    proc.metrics_port = metrics_port
+    with proc.serving_until_clean_exit():
+        yield proc
