@@ -3,10 +3,13 @@
 Layers (one job per module):
   transport  servicer.py (proto <-> core), server.py / __main__.py (process, health, signals),
              config.py (IndexConfig: flags and INDEX_* environment)
-  core       search.py (validation, ranking, pagination), filters.py (Filter -> row mask),
-             fusion.py (hybrid: reciprocal rank fusion), lexical.py (TF-IDF search),
-             snapshot.py (the immutable served state, swapped atomically)
-  writes     writes.py (UpsertProducts / DeleteProducts), wal.py (the write-ahead log),
+  core       search.py (validation, query vectors, ranking, pagination), product_writes.py
+             (UpsertProducts / DeleteProducts: validation, embedding), filters.py (Filter ->
+             FilterSpec -> row mask), fusion.py (hybrid: reciprocal rank fusion)
+  stores     store.py (the interface the core calls), faiss_store.py (the embedded store: the
+             modules below), milvus/ (the Milvus store: its own package map)
+  faiss      snapshot.py (the immutable served state, swapped atomically), lexical.py (TF-IDF
+             search), writes.py (the FAISS store's writes), wal.py (the write-ahead log),
              wal_format.py (its file format and crash recovery), wal_codec.py (its payloads),
              compaction.py (folds the log into fresh artifacts), catalog_updates.py (catalogs
              from upserted products)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests import milvus_server
 from tests.procs import ServiceProcess, free_port
 
 
@@ -21,3 +22,16 @@ def shared_embedder() -> ServiceProcess:
     proc.metrics_port = metrics_port
     with proc.serving_until_clean_exit():
         yield proc
+
+
+@pytest.fixture(scope="session")
+def shared_milvus(tmp_path_factory) -> milvus_server.MilvusServer:
+    """One real Milvus standalone server (2.3.5, from .venv-milvus) for every test that only needs
+    a Milvus to put collections in (each test uses its own collection names): started on first
+    use, stopped by pid at the end of the session. Tests that kill or restart Milvus start their
+    own (tests.milvus_server.MilvusServer)."""
+    if not milvus_server.available():
+        pytest.skip("no .venv-milvus: `make test` installs the Milvus server")
+    server = milvus_server.MilvusServer(tmp_path_factory.mktemp("shared-milvus")).start()
+    yield server
+    server.stop()

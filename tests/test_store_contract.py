@@ -22,7 +22,7 @@ from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from client.generated.recsys.v1 import index_pb2 as pb
 from tests import milvus_server
 from tests.procs import ROOT, ServiceProcess, free_port
-from tests.test_index_support import index_stub, start_embedder, status_of
+from tests.test_index_support import index_stub, status_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
               pytest.mark.skipif(not milvus_server.available(),
@@ -64,10 +64,8 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
-def embedder():
-    proc = start_embedder()
-    yield proc
-    proc.terminate()
+def embedder(shared_embedder):
+    return shared_embedder
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +99,6 @@ def list_all(stub) -> list[dict]:
             return products
 
 
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory):
-    server = milvus_server.MilvusServer(tmp_path_factory.mktemp("milvus")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module", params=STORES)
 def served(request, embedder, faiss_build, tmp_path_factory):
     data, embeddings, products = faiss_build
@@ -115,7 +106,7 @@ def served(request, embedder, faiss_build, tmp_path_factory):
     if request.param == "faiss":
         args = ["--data-dir", str(data)]
     elif request.param == "milvus":
-        uri = request.getfixturevalue("milvus").uri
+        uri = request.getfixturevalue("shared_milvus").uri
         args = ["--store", "milvus", "--milvus-uri", uri, "--milvus-index-type", "flat",
                 "--milvus-collection", f"contract_{uuid.uuid4().hex[:8]}", "--embeddings", str(embeddings)]
     else:

@@ -1,0 +1,174 @@
+"""The Milvus store's own promises, with real processes: a restarted replica does not re-embed, two
+replicas on one Milvus answer alike and see each other's writes, another catalog is refused,
+Milvus unreachable at start is waited for, and Milvus killed while serving costs UNAVAILABLE
+answers (within their deadline), not a restart, and no acknowledged write."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import grpc
+import pytest
+
+from client.generated.recsys.v1 import index_pb2 as pb
+from tests import milvus_server
+from tests.procs import ServiceProcess, free_port, health_status
+from tests.test_index_support import (TINY_ROWS, embed_calls, index_stub, status_of,
+                                      write_tiny_csv)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
+              pytest.mark.skipif(not milvus_server.available(),
+                                 reason="no .venv-milvus: run `make test`, which installs it")]
+
+
+def start_replica(embedder, catalog, uri: str, collection: str, *extra: str,
+                  wait: bool = True) -> ServiceProcess:
+    port = free_port()
+    proc = ServiceProcess("index_service", [
+        "--port", str(port), "--embedder", embedder.address, "--catalog", str(catalog),
+        "--store", "milvus", "--milvus-uri", uri, "--milvus-collection", collection,
+        "--milvus-retry-s", "0.5", *extra], port)
+    return proc.wait_serving(300) if wait else proc
+
+
+def collection_name() -> str:
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+def search_ids(stub, query: str, **fields) -> list[str]:
+    reply = stub.Search(pb.SearchRequest(query=query, k=5, **fields), timeout=30)
+    return [h.product.id for h in reply.hits]
+
+
+def test_a_restarted_replica_serves_at_once_without_embedding(shared_embedder, shared_milvus,
+                                                               tmp_path):
+    catalog, collection = write_tiny_csv(tmp_path / "tiny.csv"), collection_name()
+    first = start_replica(shared_embedder, catalog, shared_milvus.uri, collection)
+    answers = search_ids(index_stub(first), "oak desk")
+    assert first.terminate() == 0
+    calls = embed_calls(shared_embedder)
+    again = start_replica(shared_embedder, catalog, shared_milvus.uri, collection)
+    try:
+        assert embed_calls(shared_embedder) == calls       # nothing embedded at start
+        assert "embedding" not in again.output()
+        assert search_ids(index_stub(again), "oak desk") == answers
+    finally:
+        assert again.terminate() == 0
+
+
+def _visible_after(check, timeout: float = 10.0) -> float:
+    """Seconds until `check()` is true (polling every 10 ms); fails past `timeout`."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, "not visible in time"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_two_replicas_answer_alike_and_see_each_others_writes(shared_embedder, shared_milvus,
+                                                               tmp_path):
+    catalog, collection = write_tiny_csv(tmp_path / "tiny.csv"), collection_name()
+    a = start_replica(shared_embedder, catalog, shared_milvus.uri, collection)
+    b = start_replica(shared_embedder, catalog, shared_milvus.uri, collection)
+    stub_a, stub_b = index_stub(a), index_stub(b)
+    try:
+        for query in ("oak desk", "reading lamp", "soft chair"):
+            assert search_ids(stub_a, query) == search_ids(stub_b, query)
+        stub_a.UpsertProducts(pb.UpsertProductsRequest(products=[
+            pb.Product(id="n1", title="Teak garden bench", categories=["Garden"])]), timeout=60)
+        assert stub_a.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=30).title  # at once
+
+        def b_sees_it() -> bool:
+            return status_of(lambda: stub_b.GetProduct(pb.GetProductRequest(product_id="n1"),
+                                                       timeout=30))[0] == grpc.StatusCode.OK
+        lag = _visible_after(b_sees_it)
+        print(f"the other replica saw the upsert after {lag * 1000:.0f} ms (Session consistency)")
+        stub_b.DeleteProducts(pb.DeleteProductsRequest(product_ids=["t01"]), timeout=60)
+        _visible_after(lambda: "t01" not in search_ids(stub_a, "oak writing desk"))
+        count = stub_a.GetStats(pb.GetStatsRequest(), timeout=30).product_count
+        assert count == stub_b.GetStats(pb.GetStatsRequest(), timeout=30).product_count == len(TINY_ROWS)
+    finally:
+        assert a.terminate() == 0 and b.terminate() == 0
+
+
+def test_a_replica_with_another_catalog_is_refused_in_one_line(shared_embedder, shared_milvus,
+                                                               tmp_path):
+    collection = collection_name()
+    first = start_replica(shared_embedder, write_tiny_csv(tmp_path / "a.csv"), shared_milvus.uri,
+                          collection)
+    other = write_tiny_csv(tmp_path / "b.csv", TINY_ROWS[:5])
+    try:
+        late = start_replica(shared_embedder, other, shared_milvus.uri, collection, wait=False)
+        assert late.proc.wait(120) == 2
+        errors = [line for line in late.output().splitlines() if line.startswith("index_service:")]
+        assert len(errors) == 1 and "refusing to serve" in errors[0] and collection in errors[0]
+        assert "Traceback" not in late.output()
+    finally:
+        assert first.terminate() == 0
+
+
+def test_milvus_unreachable_at_start_is_waited_for(shared_embedder, tmp_path):
+    server = milvus_server.MilvusServer(tmp_path / "milvus")
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"), server.uri,
+                            collection_name(), wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while "retrying" not in replica.output():
+            assert replica.proc.poll() is None and time.monotonic() < deadline, replica.output()
+            time.sleep(0.2)
+        assert health_status(replica.address) == "NOT_SERVING"
+        server.start()
+        replica.wait_serving(300)
+        assert search_ids(index_stub(replica), "oak desk")
+    finally:
+        replica.terminate()
+        server.stop()
+
+
+def test_milvus_killed_while_serving_answers_unavailable_then_serves_again(shared_embedder,
+                                                                           tmp_path):
+    server = milvus_server.MilvusServer(tmp_path / "milvus").start()
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"), server.uri,
+                            collection_name())
+    stub = index_stub(replica)
+    try:
+        acknowledged = []
+        for i in range(20):
+            stub.UpsertProducts(pb.UpsertProductsRequest(products=[
+                pb.Product(id=f"w{i}", title=f"Walnut side table model {i}")]), timeout=60)
+            acknowledged.append(f"w{i}")
+        server.kill()
+        started = time.monotonic()
+        code, details = status_of(lambda: stub.Search(pb.SearchRequest(query="walnut table", k=3),
+                                                      timeout=3))
+        assert code == grpc.StatusCode.UNAVAILABLE and "Milvus" in details, details
+        assert time.monotonic() - started < 3.0
+        _visible_after(lambda: health_status(replica.address) == "NOT_SERVING", timeout=30)
+        server.start()
+        _visible_after(lambda: health_status(replica.address) == "SERVING", timeout=180)
+        _visible_after(lambda: status_of(lambda: stub.GetStats(pb.GetStatsRequest(), timeout=10))[0]
+                       == grpc.StatusCode.OK, timeout=120)
+        for pid in acknowledged:                        # no acknowledged write was lost
+            assert stub.GetProduct(pb.GetProductRequest(product_id=pid), timeout=30).id == pid
+        assert search_ids(stub, "walnut side table model 7")[0] == "w7"
+    finally:
+        assert replica.terminate() == 0, replica.output()
+        server.stop()
+
+
+ODD_BRANDS = ['Quote"d', "Back\\slash", "Line\nbreak", "Ünïcødé 商店", "a' or 1==1", '") or ("1"=="1']
+
+
+def test_filter_values_are_quoted_not_pasted(shared_embedder, shared_milvus, tmp_path):
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"),
+                            shared_milvus.uri, collection_name())
+    stub = index_stub(replica)
+    try:
+        stub.UpsertProducts(pb.UpsertProductsRequest(products=[
+            pb.Product(id=f"odd{i}", title="Oak desk with an odd brand", brand=brand)
+            for i, brand in enumerate(ODD_BRANDS)]), timeout=60)
+        for i, brand in enumerate(ODD_BRANDS):
+            assert search_ids(stub, "oak desk", filter=pb.Filter(brands=[brand])) == [f"odd{i}"]
+            assert search_ids(stub, "oak desk", filter=pb.Filter(brands=[brand + "x"])) == []
+    finally:
+        assert replica.terminate() == 0
