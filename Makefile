@@ -1,4 +1,4 @@
-# Every target sets up .venv first when it is missing or requirements.txt changed.
+# Every target sets up .venv first when it is missing or requirements.txt or a pyproject.toml changed.
 PY := .venv/bin/python
 # `make bench BENCH_ARGS=--with-1m` adds the 1M-product run (an hour or more).
 BENCH_ARGS ?=
@@ -22,10 +22,13 @@ protos-check: $(VENV_STAMP)
 bench: $(VENV_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
-$(VENV_STAMP): requirements.txt
+# The project (servers and `client`) and the client distribution (`recsys_client` and the one
+# `recsys` command), both editable from this checkout, with requirements.txt's exact pins.
+$(VENV_STAMP): requirements.txt pyproject.toml client/pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e ./client
 	touch $(VENV_STAMP)
 
 clean-venv:
