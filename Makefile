@@ -4,13 +4,14 @@ PY := .venv/bin/python
 BENCH_ARGS ?=
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test protos protos-check bench clean-venv
+.PHONY: run test protos protos-check contract bench clean-venv
 
 run: $(VENV_STAMP)
 	$(PY) -m scripts.run_demo
 
 test: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py --check
+	python3 scripts/contract.py
 	$(PY) -m pytest tests
 
 protos: $(VENV_STAMP)
@@ -18,6 +19,11 @@ protos: $(VENV_STAMP)
 
 protos-check: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py --check
+
+# buf lint and buf breaking against protos/CONTRACT_BASE (installs the pinned Buf CLI into
+# tools/node_modules with npm ci on first use; needs Node.js and npm, not .venv).
+contract:
+	python3 scripts/contract.py
 
 bench: $(VENV_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
