@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import node_deps  # a sibling: run as a script, scripts/ is first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE_FILE = ROOT / "protos" / "CONTRACT_BASE"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import node_deps  # noqa: E402  (a sibling module; this file runs as a script)
 
 
 class ContractError(RuntimeError):
