@@ -1,4 +1,4 @@
-# Every target sets up .venv first when it is missing or requirements.txt changed.
+# Every target sets up .venv first when it is missing or requirements.txt or a pyproject.toml changed.
 PY := .venv/bin/python
 # `make bench BENCH_ARGS=--with-1m` adds the 1M-product run (an hour or more).
 BENCH_ARGS ?=
@@ -6,13 +6,14 @@ VENV_STAMP := .venv/.installed
 # The real Milvus server for the Milvus store's tests and bench, in its own venv (old pins).
 MILVUS_STAMP := .venv-milvus/.installed
 
-.PHONY: run test protos protos-check bench clean-venv
+.PHONY: run test protos protos-check contract bench clean-venv
 
 run: $(VENV_STAMP)
 	$(PY) -m scripts.run_demo
 
 test: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) scripts/gen_protos.py --check
+	python3 scripts/contract.py
 	$(PY) -m pytest tests
 
 protos: $(VENV_STAMP)
@@ -21,13 +22,21 @@ protos: $(VENV_STAMP)
 protos-check: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py --check
 
+# buf lint and buf breaking against protos/CONTRACT_BASE (installs the pinned Buf CLI into
+# tools/node_modules with npm ci on first use; needs Node.js and npm, not .venv).
+contract:
+	python3 scripts/contract.py
+
 bench: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
-$(VENV_STAMP): requirements.txt
+# The project (servers and `client`) and the client distribution (`recsys_client` and the one
+# `recsys` command), both editable from this checkout, with requirements.txt's exact pins.
+$(VENV_STAMP): requirements.txt pyproject.toml client/pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e ./client
 	touch $(VENV_STAMP)
 
 $(MILVUS_STAMP): requirements-milvus-server.txt

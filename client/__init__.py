@@ -1,8 +1,12 @@
 """recsys client: RecsysClient, the plain result types, the errors, and the `recsys` CLI.
 
-    from client import RecsysClient
+    from recsys_client import RecsysClient       # installed: pip install ./client
     with RecsysClient("localhost:50052") as client:
         print(client.search("blue metal cafe table", k=5).hits[0].product.title)
+
+One folder, two import names: installed as the distribution recsys-client it is the package
+`recsys_client` (what users import); inside this repository it is the package `client` (what the
+repository's own code imports). Modules import each other relatively, so both work.
 
 The names below are imported on first use (PEP 562), so that importing the generated stubs
 (`client.generated.recsys.v1`, as both servers do) loads nothing of the friendly client.
@@ -10,6 +14,11 @@ The names below are imported on first use (PEP 562), so that importing the gener
 from __future__ import annotations
 
 import importlib
+
+# The distribution's version (client/pyproject.toml reads it from here). The major version is the
+# contract's: 1.x speaks recsys.v1 (docs/client.md#versions).
+__version__ = "1.0.0"
+CONTRACT = "recsys.v1"
 
 _EXPORTS = {
     "channels": ("NO_RETRY", "RetryPolicy"),
@@ -30,7 +39,7 @@ __all__ = sorted(_MODULE_OF)
 def __getattr__(name: str):
     module = _MODULE_OF.get(name)
     if module is None:
-        raise AttributeError(f"module 'client' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
+from . import CONTRACT, __version__
 from .access import ClientTls, TlsError, TokenError, load_token
 from .errors import RecsysError
 from .recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
@@ -84,6 +85,8 @@ def build_parser(command_modules: Sequence[str] = COMMAND_MODULES) -> argparse.A
     parser = _Parser(
         prog=PROG, description="Search the product catalog served by recsys (index service) and "
                                "embed texts (embedder service).")
+    parser.add_argument("--version", action="version",
+                        version=f"recsys-client {__version__} (contract {CONTRACT})")
     _global_options(parser, with_defaults=True)
     common = _Parser(add_help=False)
     _global_options(common, with_defaults=False)

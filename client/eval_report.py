@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .errors import RecsysError
 from .eval_metrics import metric_keys
 
 DECIMALS = 4
@@ -23,6 +24,18 @@ EXAMPLE_QUERIES = ("cozy wooden chair for study table", "small folding computer 
                    "blue metal cafe table", "upholstered lounge arm chair")
 EXAMPLE_HITS = 5
 FILES = ("metrics.json", "report.md", "metrics.png")
+EVAL_EXTRA_HINT = ("recsys evaluate needs the eval extra: pip install 'recsys-client[eval]' "
+                   "(from a checkout: pip install './client[eval]')")
+
+
+def require_eval_extra() -> None:
+    """RecsysError saying what to install unless the eval extra's packages import (tqdm for the
+    progress bar, matplotlib for metrics.png): recsys-client installs them only with [eval]."""
+    try:
+        import matplotlib  # noqa: F401
+        import tqdm  # noqa: F401
+    except ImportError as exc:
+        raise RecsysError(f"{EVAL_EXTRA_HINT}; {exc.name or 'a package'} is missing") from None
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,7 @@ def write_plot(report: EvalReport, path: Path) -> None:
 
 def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
     """Writes the three files into out_dir (created if missing); returns name -> path."""
+    require_eval_extra()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in FILES}

@@ -7,7 +7,9 @@ Reads the catalog from the index service (ListProducts, page by page), queries e
 title in every mode (Search, k = query_depth(ks) hits, `--workers` calls in flight, each with the
 client's deadline), computes client/eval_metrics.py's figures and writes metrics.json, report.md
 and metrics.png into --out (client/eval_report.py). A progress bar runs on stderr; the metrics table
-(or metrics.json with --json) is printed at the end. From Python:
+(or metrics.json with --json) is printed at the end. It needs tqdm and matplotlib, which the
+recsys-client distribution installs only with its `eval` extra; without them `recsys evaluate`
+says in one line what to install (the other commands never import them). From Python:
 
     with RecsysClient(index="localhost:50052") as client:
         report = evaluate(client, ks=(1, 5, 10), modes=("semantic", "lexical", "hybrid"))
@@ -21,11 +23,10 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Sequence
 
-from tqdm import tqdm
-
 from .errors import RecsysError
 from .eval_metrics import evaluate_mode, parse_ks, query_depth
-from .eval_report import EXAMPLE_HITS, EXAMPLE_QUERIES, EvalReport, metrics_table, write_report
+from .eval_report import (EXAMPLE_HITS, EXAMPLE_QUERIES, EvalReport, metrics_table,
+                          require_eval_extra, write_report)
 from .recsys_client import RecsysClient
 from .types import MODES
 
@@ -38,6 +39,8 @@ PAGE_SIZE = 1000
 def _search_all(client: RecsysClient, queries: Sequence[tuple[str, str, int]], workers: int,
                 progress: bool) -> list[list]:
     """Hits of each (query, mode, k), in order; the first failure stops the run and is raised."""
+    from tqdm import tqdm  # the eval extra: the rest of the CLI works without it
+
     def one(query: str, mode: str, k: int) -> list:
         return list(client.search(query, k=k, mode=mode).hits)
 
@@ -59,6 +62,7 @@ def _search_all(client: RecsysClient, queries: Sequence[tuple[str, str, int]], w
 
 def evaluate(client: RecsysClient, ks: Sequence[int] = DEFAULT_KS, modes: Sequence[str] = MODES,
              *, workers: int = DEFAULT_WORKERS, progress: bool = True) -> EvalReport:
+    require_eval_extra()
     stats = client.stats()
     products = list(client.list_products(page_size=PAGE_SIZE))
     if not products:

@@ -104,3 +104,10 @@ def test_unusable_tls_or_token_settings_are_one_line_errors(argv, fragment, caps
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("recsys: error: ") and fragment in err and err.count("\n") == 1, err
+
+
+def test_version_names_the_client_and_its_contract(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == "recsys-client 1.0.0 (contract recsys.v1)\n"
