@@ -122,6 +122,7 @@ class Stats:
     query_cache_misses: int = 0
     wal_sequence: int = 0
     lexical_vocabulary_size: int = 0
+    store: str = ""
 
 
 @dataclass(frozen=True)

@@ -154,8 +154,9 @@ class SearchCore:
         return self.holder.store.view().page(page_size, page_token)
 
     def stats(self) -> dict:
+        store = self.holder.store
         return {
-            **self.holder.store.stats(),
+            **store.stats(), "store": store.name,
             "embedder_target": self.embedder.display, "max_k": self.max_k,
             "max_batch_products": self.max_batch_products,
             "query_cache_hits": self.embedder.cache.hits,

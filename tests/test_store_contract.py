@@ -225,6 +225,7 @@ def test_stats_describe_the_store(served):
     assert stats.product_count == len(served.ref.products)
     assert (stats.dimension, stats.model_name) == (384, "sentence-transformers/all-MiniLM-L6-v2")
     assert len(stats.catalog_sha256) == 64 and stats.built_at
+    assert stats.store == ("faiss" if served.name == "faiss" else "milvus")
 
 
 def test_lexical_and_hybrid_where_the_store_has_them(served):
