@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from client import RecsysClient
+from tests import milvus_server
 from tests.procs import ROOT, ServiceProcess, free_port
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -28,8 +29,13 @@ def compose():
     return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
+def default_services(compose) -> dict:
+    """The services `docker-compose up` starts (those in no profile)."""
+    return {name: s for name, s in compose["services"].items() if not s.get("profiles")}
+
+
 def test_compose_file_wires_the_two_services_as_required(compose):
-    services = compose["services"]
+    services = default_services(compose)
     assert set(services) == {"embedder", "index"}
     embedder, index = services["embedder"], services["index"]
     assert index["depends_on"] == {"embedder": {"condition": "service_healthy"}}
@@ -68,12 +74,40 @@ def test_every_compose_variable_is_one_the_service_reads(compose, name):
                           env={**os.environ, "COLUMNS": "1000"})
     known = set(re.findall(r"env ([A-Z][A-Z0-9_]*)", done.stdout))
     assert known, done.stdout + done.stderr
-    assert set(compose["services"][name]["environment"]) <= known
+    prefix = f"{name.upper()}_"
+    for service in compose["services"].values():
+        read_here = {k for k in service.get("environment", {}) if k.startswith(prefix)}
+        assert read_here <= known
+
+
+MILVUS_PROFILE = {"milvus-etcd", "milvus-minio", "milvus", "index-milvus-1", "index-milvus-2"}
+
+
+def test_the_milvus_profile_runs_two_index_replicas_over_milvus(compose):
+    services = compose["services"]
+    profiled = {name for name, s in services.items() if s.get("profiles") == ["milvus"]}
+    assert profiled == MILVUS_PROFILE
+    healthy = {"condition": "service_healthy"}
+    assert services["milvus"]["depends_on"] == {"milvus-etcd": healthy, "milvus-minio": healthy}
+    assert services["milvus"]["image"].startswith("milvusdb/milvus:v2.5")
+    for name in ("index-milvus-1", "index-milvus-2"):
+        replica = services[name]
+        env = replica["environment"]
+        assert env["INDEX_STORE"] == "milvus" and env["INDEX_MILVUS_URI"] == "http://milvus:19530"
+        assert replica["depends_on"] == {"embedder": healthy, "milvus": healthy}
+        assert replica["networks"]["default"]["aliases"] == ["index-milvus"]  # dns:/// balances
+        assert replica["healthcheck"]["test"][:3] == ["CMD", "python", "docker/healthcheck.py"]
+        assert "INDEX_DATA_DIR" not in env  # stateless: the catalog lives in Milvus
+    assert services["index-milvus-1"]["ports"] == ["127.0.0.1:50053:50052"]
+    assert services["index-milvus-2"]["ports"] == []
+    for name in MILVUS_PROFILE - {"index-milvus-1", "index-milvus-2"}:
+        assert "ports" not in services[name], name  # Milvus, etcd and MinIO stay internal
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-def test_docker_compose_config_accepts_the_file():
-    done = subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config", "-q"],
+@pytest.mark.parametrize("profile", [[], ["--profile", "milvus"]])
+def test_docker_compose_config_accepts_the_file(profile):
+    done = subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), *profile, "config", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -182,3 +216,36 @@ def test_healthcheck_script_exits_1_until_the_server_is_serving():
         assert up.returncode == 0 and "SERVING" in up.stdout
     finally:
         server.stop(None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not milvus_server.available(), reason="no .venv-milvus (make test installs it)")
+def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_path, monkeypatch):
+    """The profile's embedder and both index replicas, with exactly the compose environment, over
+    a real Milvus (the pip-installable 2.3.5 standing in for the milvusdb/milvus image)."""
+    for key in list(os.environ):
+        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
+            monkeypatch.delenv(key)
+    translation = Translation(compose, tmp_path / "volumes")
+    milvus = milvus_server.MilvusServer(tmp_path / "milvus").start()
+    translation.ports[("milvus", "19530")] = int(milvus.uri.rsplit(":", 1)[1])
+    started = []
+    try:
+        for name in ("embedder", "index-milvus-1", "index-milvus-2"):  # depends_on order
+            service = compose["services"][name]
+            env = {k: translation.value(name, str(v)) for k, v in service["environment"].items()}
+            argv = translation.command(name, service["command"])
+            port = int(env["EMBEDDER_PORT" if name == "embedder" else "INDEX_PORT"])
+            started.append(ServiceProcess(argv[2], argv[3:], port, env=env).wait_serving(600))
+            check = _healthcheck(translation, name, service)
+            assert check.returncode == 0 and "SERVING" in check.stdout, check.stdout + check.stderr
+        one, two = (RecsysClient(index=f"127.0.0.1:{p.port}", timeout=60) for p in started[1:])
+        with one, two:
+            query = "small folding computer desk"
+            assert [h.product.id for h in one.search(query, k=5)] == \
+                   [h.product.id for h in two.search(query, k=5)]
+            assert one.stats().store == two.stats().store == "milvus"
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        milvus.stop()
