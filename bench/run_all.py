@@ -36,6 +36,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "load": ("bench.load", [], ["--seconds", "10"], 600),
     "write_cost": ("bench.write_cost", [], ["--size", "5k", "--repeats", "1"], 900),
     "crash_soak": ("bench.crash_soak", [], ["--kills", "3", "--seconds", "30"], 1200),
+    "milvus_store": ("bench.milvus_store", [], ["--size", "2k", "--queries", "30", "--seconds", "5"],
+                     3600),
 }
 # Opt-in (--with-1m): a million products. HNSW is built with M 16 / efConstruction 64 and IVF with
 # 1024 lists (training 4*sqrt(N) = 4000 lists on 1M x 384 takes too long on 2 cores); flat at 1M is

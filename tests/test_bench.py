@@ -14,6 +14,7 @@ import pytest
 
 from bench import run_all, synthetic
 from bench.results import Row, markdown_table, read_results, write_result
+from tests import milvus_server
 from index_service.catalog_reader import read_catalog
 from tests.procs import ROOT
 
@@ -149,6 +150,20 @@ def test_build_throughput_bench_tiny(shared_embedder, tmp_path):
                                                   "--embedder", shared_embedder.address], tmp_path)
     assert result["details"]["rounds"][0]["products"] == 24
     assert result["details"]["rounds"][0]["in_process_texts_per_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not milvus_server.available(), reason="no .venv-milvus (make test installs it)")
+def test_milvus_store_bench_tiny(shared_embedder, tmp_path):
+    result = run_bench("bench.milvus_store", ["--size", "400", "--queries", "10", "--clients", "1,2",
+                                              "--seconds", "3", "--embedder",
+                                              shared_embedder.address], tmp_path, timeout=800)
+    runs = result["details"]["runs"]
+    assert set(runs) == {"faiss", "milvus"}, result["rows"]
+    for run in runs.values():  # both stores searched every query, and found the same neighbours
+        assert run["end_to_end"]["1"]["n"] == 10 and run["recall_at_10"] >= 0.9
+    assert len(result["rows"]) == 4
 
 
 @pytest.mark.slow
