@@ -60,9 +60,19 @@ class Target:
                 f"{theirs[2]!r} (dimension {theirs[3]})")
 
 
+class _LiteServerNoise(logging.Filter):
+    """milvus-lite (a local file URI) runs a gRPC server inside this process that logs a traceback
+    whenever pymilvus asks it for a timestamp it does not implement (the call then falls back)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Method not implemented" not in record.getMessage()
+
+
 def open_milvus_store(config: IndexConfig, embedder: EmbedderClient, *,
                       progress: bool = True) -> MilvusStore:
     """The store to serve; StartupError (one line) when this replica must not serve it."""
+    if "://" not in config.milvus_uri:  # a milvus-lite file
+        logging.getLogger("grpc._server").addFilter(_LiteServerNoise())
     target = _target(config, embedder)
     while True:
         try:
