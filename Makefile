@@ -4,7 +4,7 @@ PY := .venv/bin/python
 BENCH_ARGS ?=
 VENV_STAMP := .venv/.installed
 
-.PHONY: run test protos protos-check bench clean-venv
+.PHONY: run test protos protos-check bench secrets clean-venv
 
 run: $(VENV_STAMP)
 	$(PY) -m scripts.run_demo
@@ -21,6 +21,10 @@ protos-check: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+# The token files docker-compose.yml mounts as secrets (standard library only: no .venv needed).
+secrets:
+	python3 -m scripts.make_secrets
 
 $(VENV_STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv .venv
