@@ -20,7 +20,7 @@ owned by you could not be read there.
 
 --rotate and --retire rewrite the file in place (same inode): a container sees a bind-mounted file
 change only that way; the services pick the change up within their --token-reload-s (5 s) or at
-once on SIGHUP (`docker-compose kill -s HUP index`). Rotation, step by step: docs/operations.md.
+once on SIGHUP (`docker-compose kill -s SIGHUP index`). Rotation, step by step: docs/operations.md.
 """
 from __future__ import annotations
 
