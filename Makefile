@@ -6,7 +6,7 @@ VENV_STAMP := .venv/.installed
 # The real Milvus server for the Milvus store's tests and bench, in its own venv (old pins).
 MILVUS_STAMP := .venv-milvus/.installed
 
-.PHONY: run test protos protos-check contract bench clean-venv
+.PHONY: run test protos protos-check contract bench secrets clean-venv
 
 run: $(VENV_STAMP)
 	$(PY) -m scripts.run_demo
@@ -29,6 +29,10 @@ contract:
 
 bench: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+# The token files docker-compose.yml mounts as secrets (standard library only: no .venv needed).
+secrets:
+	python3 -m scripts.make_secrets
 
 # The project (servers and `client`) and the client distribution (`recsys_client` and the one
 # `recsys` command), both editable from this checkout, with requirements.txt's exact pins.

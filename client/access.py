@@ -11,6 +11,9 @@ servers where they are clients (the index service calling the embedder) or check
   unusable file gets a one-line error naming it, where gRPC would only fail the handshake.
 - `load_token(token_file)`: a token from `--token-file PATH`, else RECSYS_TOKEN_FILE /
   RECSYS_TOKEN; `bearer_metadata(token)` is the `authorization: Bearer <token>` call metadata.
+- Token files, for clients and servers alike: one token per line; blank lines and lines starting
+  with `#` are ignored (`parse_tokens`). A client sends one token, so its file holds exactly one;
+  a server's may hold several (servekit.tokens: rotation without downtime).
 """
 from __future__ import annotations
 
@@ -129,18 +132,44 @@ def check_token(token: str, source: str = "the token") -> str:
     return token
 
 
+def parse_tokens(text: str, source: str) -> list[str]:
+    """The tokens of a token file's text, in order, repeats dropped: one per line, blank lines
+    and `#` comments ignored. TokenError (naming `source` and the line, never the token) for a
+    line that cannot be a token, or when no token is left."""
+    tokens: list[str] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            token = check_token(line, f"{source} (line {number})")
+            if token not in tokens:
+                tokens.append(token)
+    if not tokens:
+        raise TokenError(f"{source} is empty (no token line; '#' lines are comments)")
+    return tokens
+
+
+def read_token_file(path: str | os.PathLike) -> list[str]:
+    """The tokens of the file at `path` (parse_tokens); TokenError when unreadable."""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TokenError(f"cannot read the token file {path}: {reason}") from None
+    return parse_tokens(text, f"the token file {path}")
+
+
 def load_token(token_file: str | os.PathLike | None = None,
                env: Mapping[str, str] | None = None) -> str | None:
     """The token from `token_file` (a flag) or else RECSYS_TOKEN_FILE / RECSYS_TOKEN in `env`;
-    None when none is configured."""
+    None when none is configured. A file must hold exactly one token: a caller sends one."""
     env = os.environ if env is None else env
     token_file = token_file or env.get(TOKEN_FILE_ENV) or None
     if token_file:
-        try:
-            text = Path(token_file).read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TokenError(f"cannot read the token file {token_file}: {exc}") from exc
-        return check_token(text, f"the token file {token_file}")
+        tokens = read_token_file(token_file)
+        if len(tokens) > 1:
+            raise TokenError(f"the token file {token_file} holds {len(tokens)} tokens, and a "
+                             "caller sends one: give it a file with just the token it should send")
+        return tokens[0]
     if env.get(TOKEN_ENV):
         return check_token(env[TOKEN_ENV], f"${TOKEN_ENV}")
     return None

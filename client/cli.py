@@ -62,8 +62,10 @@ def _global_options(parser: argparse.ArgumentParser, *, with_defaults: bool) -> 
     group.add_argument("--json", action="store_true", default=default(False),
                        help="print machine-readable JSON")
     group.add_argument("--token-file", metavar="PATH", default=default(None),
-                       help="file holding the bearer token of servers that require one "
-                            "(env RECSYS_TOKEN_FILE, or the token itself in RECSYS_TOKEN)")
+                       help="file holding the one bearer token to send to servers that require "
+                            "one: the index service's read-only token (search, similar, get, "
+                            "list, stats) or its write token (env RECSYS_TOKEN_FILE, or the "
+                            "token itself in RECSYS_TOKEN)")
     group.add_argument("--tls", action="store_true", default=default(False),
                        help="connect with TLS, trusting the system's CA certificates")
     group.add_argument("--tls-ca", metavar="PEM", default=default(None),

@@ -51,14 +51,23 @@ class DeadlineExceededError(RecsysError, TimeoutError):
     hint = "raise the timeout (timeout= / --timeout) or try again when the server is less busy"
 
 
+_PASS_TOKEN = "--token-file PATH, RECSYS_TOKEN_FILE or RECSYS_TOKEN; token= in Python"
+
+
 class UnauthenticatedError(RecsysError):
+    """No token, or one the service does not hold (wrong, or removed by a rotation)."""
     code = grpc.StatusCode.UNAUTHENTICATED
-    hint = "pass the server's token (token= / --token / RECSYS_TOKEN)"
+    hint = (f"pass a token the {{service}} service holds ({_PASS_TOKEN}); the service's message "
+            "says which credential this call needs")
 
 
 class PermissionDeniedError(RecsysError):
+    """A token the service holds, whose role may not make this call: a read-only token on a
+    write (UpsertProducts, DeleteProducts) of the index service."""
     code = grpc.StatusCode.PERMISSION_DENIED
-    hint = "this token may not make that call"
+    hint = (f"this call needs the {{service}} service's write (full-access) token, not a "
+            f"read-only one: pass that token ({_PASS_TOKEN}); a read-only token may only "
+            "search, get, list and read stats")
 
 
 class FailedPreconditionError(RecsysError):
@@ -107,6 +116,7 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
     cls = _BY_CODE.get(code, ServerError)
+    hint = cls.hint.format(service=service)
     where = f"{service} service at {target}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
         code, cls = grpc.StatusCode.UNAVAILABLE, UnavailableError
@@ -116,9 +126,11 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str
                    f"Start it (make run) or point the client elsewhere "
                    f"(--{service} / RECSYS_{service.upper()})")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        message = f"{method} on the {where}: no answer before the deadline: {cls.hint}"
+        message = f"{method} on the {where}: no answer before the deadline: {hint}"
+    elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        message = f"{method} on the {where} was refused: {details}: {hint}"
     else:
-        message = f"{method} on the {where} failed: {details}: {cls.hint}"
+        message = f"{method} on the {where} failed: {details}: {hint}"
     return cls(message, code=code, service=service, target=target, details=details)
 
 

@@ -61,9 +61,12 @@ class EmbedderConfig:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
-    # A file holding the shared token every call must carry (health stays open). Empty:
-    # RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check.
+    # A file of tokens (one per line, '#' comments), one of which every call must carry (health
+    # stays open). Empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check.
     token_file: str = ""
+    # Check the token file every N seconds and reload it when it changed (SIGHUP reloads at
+    # once); 0 = on SIGHUP only.
+    token_reload_s: float = 5.0
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
@@ -86,8 +89,9 @@ class EmbedderConfig:
             return f"--omp-wait-policy must be PASSIVE, ACTIVE or empty, got {self.omp_wait_policy!r}"
         if self.omp_spin_count < -1:
             return f"--omp-spin-count must be -1 (the wait policy decides) or more, got {self.omp_spin_count}"
-        if self.max_batch_wait_ms < 0 or self.grace_s < 0 or self.torch_threads < 0:
-            return "--max-batch-wait-ms, --grace-s and --torch-threads must not be negative"
+        if min(self.max_batch_wait_ms, self.grace_s, self.torch_threads, self.token_reload_s) < 0:
+            return ("--max-batch-wait-ms, --grace-s, --torch-threads and --token-reload-s must not "
+                    "be negative")
         return None
 
     @property

@@ -43,7 +43,8 @@ def serve(config: EmbedderConfig) -> None:
         service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
         add_servicer=lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, s),
         interceptors=access.interceptors, max_workers=config.grpc_workers,
-        max_message_bytes=config.max_message_bytes)
+        max_message_bytes=config.max_message_bytes, on_reload=access.reload)
+    access.watch(config.token_reload_s)
     log.info("listening on %s:%d, %s (NOT_SERVING while the model loads)", config.host, port,
              access.describe())
     serve_metrics(config.metrics_port, config.host)

@@ -59,8 +59,12 @@ _HELP = {
     "tls_key": "TLS private key (PEM) of --tls-cert (empty: RECSYS_TLS_KEY)",
     "tls_client_ca": "require client certificates signed by this CA (PEM): mutual TLS "
                      "(empty: RECSYS_TLS_CLIENT_CA)",
-    "token_file": "file holding the shared token every call must carry; health stays open "
-                  "(empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check)",
+    "token_file": "file of full-access tokens (one per line, '#' comments): every call may carry "
+                  "one; health stays open (empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check)",
+    "read_token_file": "file of read-only tokens (one per line): Search, SimilarProducts, "
+                       "GetProduct, ListProducts, GetStats only; needs --token-file",
+    "token_reload_s": "check the token files every N seconds and reload them when changed "
+                      "(SIGHUP reloads at once); 0 = on SIGHUP only",
     "embedder_tls_ca": "call the embedder over TLS, trusting this CA (PEM); empty: plaintext",
     "embedder_tls_client_cert": "client certificate (PEM) for an embedder that requires mutual TLS",
     "embedder_tls_client_key": "private key (PEM) of --embedder-tls-client-cert",
@@ -122,6 +126,8 @@ class IndexConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     token_file: str = ""
+    read_token_file: str = ""
+    token_reload_s: float = 5.0
     embedder_tls_ca: str = ""
     embedder_tls_client_cert: str = ""
     embedder_tls_client_key: str = ""
@@ -164,7 +170,8 @@ class IndexConfig:
             if getattr(self, name) < 1:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         for name in ("query_cache_size", "ivf_nlist", "faiss_threads", "embed_timeout_s",
-                     "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes"):
+                     "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes",
+                     "token_reload_s"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:

@@ -25,6 +25,10 @@ from .wal import WalError
 log = logging.getLogger("index_service")
 
 SERVICE_NAME = index_pb2.DESCRIPTOR.services_by_name["Index"].full_name  # recsys.v1.Index
+# What a read-only token (--read-token-file) may call; every other method (the writes, and any RPC
+# added later) needs a full-access token (--token-file). Health and reflection need none.
+READ_RPCS = ("Search", "SimilarProducts", "GetProduct", "ListProducts", "GetStats")
+READ_METHODS = frozenset(f"/{SERVICE_NAME}/{name}" for name in READ_RPCS)
 PRODUCTS = Gauge("index_products", "Products served")
 
 
@@ -53,7 +57,8 @@ def serve(config: IndexConfig) -> int:
     try:  # AccessError is a ValueError: every TLS/token file is checked before anything binds
         target = embedder_target(config.embedder)
         access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca,
-                               config.token_file)
+                               config.token_file, read_token_file=config.read_token_file,
+                               read_methods=READ_METHODS)
         embedder_credentials = client_credentials(config.embedder_tls_ca,
                                                   config.embedder_tls_client_cert,
                                                   config.embedder_tls_client_key,
@@ -75,7 +80,9 @@ def serve(config: IndexConfig) -> int:
         service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
         add_servicer=lambda s: index_pb2_grpc.add_IndexServicer_to_server(servicer, s),
         interceptors=access.interceptors, max_workers=config.grpc_workers,
-        max_message_bytes=config.max_message_bytes, max_concurrent_rpcs=config.max_concurrent_rpcs)
+        max_message_bytes=config.max_message_bytes, max_concurrent_rpcs=config.max_concurrent_rpcs,
+        on_reload=access.reload)
+    access.watch(config.token_reload_s)
     log.info("listening on %s:%d, %s (NOT_SERVING while the index loads or builds)", config.host,
              port, access.describe())
     serve_metrics(config.metrics_port, config.host)

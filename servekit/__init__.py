@@ -1,8 +1,9 @@
 """Server plumbing shared by embedder_service and index_service.
 
 One job per module: errors (the table: exception -> gRPC status), interceptors (applies it,
-counts and times every call), access (who may call: TLS and token, resolved at start), auth (the
-token check), tls (the server's certificate), health (grpc.health.v1 state), lifecycle (build,
-wire, bind, serve, graceful SIGTERM), metrics (the Prometheus endpoint and per-RPC metrics),
-flags (one frozen config dataclass from flags and environment).
+counts and times every call), access (who may call: TLS and tokens, resolved at start), auth (the
+token check: which role each method needs), tokens (the tokens of each role, from files,
+reloaded live), tls (the server's certificate), health (grpc.health.v1 state), lifecycle (build,
+wire, bind, serve, graceful SIGTERM, SIGHUP reload), metrics (the Prometheus endpoint, per-RPC
+and rejected-call metrics), flags (one frozen config dataclass from flags and environment).
 """

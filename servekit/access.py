@@ -1,24 +1,31 @@
-"""Who may call a server: optional TLS (servekit.tls) and an optional shared token (servekit.auth),
-resolved once at start from a service's config into what build_server and bind take.
+"""Who may call a server: optional TLS (servekit.tls) and optional tokens by role
+(servekit.tokens, checked by servekit.auth), resolved once at start from a service's config into
+what build_server and bind take.
 
-    access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca, config.token_file)
+    access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca, config.token_file,
+                           read_token_file=config.read_token_file, read_methods=READ_METHODS)
     server = build_server(..., extra_interceptors=access.interceptors)
     port = bind(server, config.address, access.credentials)
+    access.watch(config.token_reload_s)      # + start_server(on_reload=access.reload): SIGHUP
 
 Every file is read and checked here, before binding: an unusable one raises AccessError with a
 one-line message naming the file (the service prints it and exits non-zero, no traceback).
 """
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
 
-from client.access import ClientTls, TlsError, TokenError, load_token
+from client.access import (TOKEN_ENV, TOKEN_FILE_ENV, ClientTls, TlsError, TokenError,
+                           load_token)
 
 from .auth import TokenAuthInterceptor
 from .tls import ServerTls
+from .tokens import Credentials
 
 
 class AccessError(ValueError):
@@ -30,28 +37,59 @@ class ServerAccess:
     credentials: grpc.ServerCredentials | None  # None: plaintext
     interceptors: tuple  # the token check, or nothing
     tls: ServerTls | None
-    token: str | None
+    tokens: Credentials | None  # None: no token check
+
+    @property
+    def token(self) -> str | None:
+        """The full-access token the service sends where it is a client (the first line of its
+        token file at start), or None."""
+        return self.tokens.first_full_token if self.tokens else None
 
     def describe(self) -> str:
-        """e.g. 'TLS (client certificates required), token required' for the start-up log."""
+        """e.g. 'TLS (client certificates required), 1 full-access, 1 read-only token(s)
+        required' for the start-up log (counts only, never a token)."""
         if self.tls is None:
             transport = "plaintext"
         else:
             transport = "TLS" + (" (client certificates required)" if self.tls.client_ca else "")
-        return f"{transport}, {'token required' if self.token else 'no token'}"
+        return f"{transport}, {self.tokens.counts() + ' required' if self.tokens else 'no token'}"
+
+    def reload(self, reason: str = "SIGHUP") -> bool:
+        """Read the token files again (servekit.tokens.Credentials.reload); False when none."""
+        return self.tokens.reload(reason) if self.tokens else False
+
+    def watch(self, interval_s: float) -> threading.Event | None:
+        """Reload the token files when they change, checked every `interval_s` (0: SIGHUP only)."""
+        return self.tokens.watch(interval_s) if self.tokens else None
 
 
 def server_access(tls_cert: str = "", tls_key: str = "", tls_client_ca: str = "",
-                  token_file: str = "", env: Mapping[str, str] | None = None) -> ServerAccess:
-    """From a server's flags (empty: the RECSYS_TLS_* / RECSYS_TOKEN* environment, else off)."""
+                  token_file: str = "", env: Mapping[str, str] | None = None, *,
+                  read_token_file: str = "", read_methods=()) -> ServerAccess:
+    """From a server's flags (empty: the RECSYS_TLS_* / RECSYS_TOKEN* environment, else off).
+    `read_token_file`: tokens that may call only `read_methods`; it needs a full-access token."""
+    env = os.environ if env is None else env
     try:
         tls = ServerTls.from_flags(tls_cert, tls_key, tls_client_ca, env=env)
         credentials = tls.credentials() if tls else None
-        token = load_token(token_file, env=env)
+        tokens = _tokens(token_file or env.get(TOKEN_FILE_ENV, ""), env.get(TOKEN_ENV) or None,
+                         read_token_file)
     except (TlsError, TokenError) as exc:
         raise AccessError(str(exc)) from None
-    interceptors = (TokenAuthInterceptor(token),) if token else ()
-    return ServerAccess(credentials, interceptors, tls, token)
+    interceptors = ((TokenAuthInterceptor(tokens, read_methods=read_methods),) if tokens
+                    else ())
+    return ServerAccess(credentials, interceptors, tls, tokens)
+
+
+def _tokens(full_file: str, fixed: str | None, read_file: str) -> Credentials | None:
+    if not full_file and fixed is None:
+        if read_file:
+            raise TokenError(f"--read-token-file {read_file} needs a full-access token too "
+                             f"(--token-file, {TOKEN_FILE_ENV} or {TOKEN_ENV}), the one that "
+                             "every call but the reads needs")
+        return None
+    return Credentials(full_file=full_file, read_file=read_file,
+                       fixed=None if full_file else fixed)
 
 
 def client_credentials(ca: str = "", cert: str = "", key: str = "", *,

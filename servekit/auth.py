@@ -1,9 +1,23 @@
-"""An optional shared token, checked on every call: `authorization: Bearer <token>` metadata.
+"""Who may call what: `authorization: Bearer <token>` metadata, checked on every call by role.
 
-Server: `TokenAuthInterceptor(token)` sits inside the ServiceInterceptor (servekit.lifecycle
-orders them). A call without the header, or with another token, is answered through the error
-table (servekit.errors: Unauthenticated -> UNAUTHENTICATED) with a message saying how to pass the
-token (the token itself is never echoed). Compared with `hmac.compare_digest` (constant time).
+Server: `TokenAuthInterceptor(credentials, read_methods=...)` sits inside the ServiceInterceptor
+(servekit.lifecycle orders them). `credentials` (servekit.tokens) say which role each token
+grants: FULL (every call) or READ (only the methods in `read_methods`). Deny by default: a
+method that is not listed as a read (the writes, and any RPC added later) needs a FULL token.
+Refusals are answered through the error table (servekit.errors) and counted in
+`grpc_server_rejected_calls_total{method, reason}`:
+
+| what the call carries                               | status            | reason        |
+|-----------------------------------------------------|-------------------|---------------|
+| no `authorization` metadata                         | UNAUTHENTICATED   | missing       |
+| not exactly one `Bearer <printable ASCII token>`    | UNAUTHENTICATED   | malformed     |
+| a token the service does not hold (or no longer)    | UNAUTHENTICATED   | unknown_token |
+| a read-only token on a method that needs FULL       | PERMISSION_DENIED | read_only     |
+
+Several `authorization` values are refused even when one of them is good: a proxy that adds
+its own header must not make a bad one pass, nor the order of the headers decide. Each message
+names the method and the credential it needs, and says how to pass it; no message or log line
+holds a token. The comparison is constant time (servekit.tokens.Credentials.role_of).
 
 Open without a token:
 - health (`/grpc.health.v1.Health/*`): load balancers, orchestrators and our own tests probe it
@@ -16,72 +30,105 @@ Open without a token:
 Client side: `with_token(channel, token)` adds the header to every call of a channel (plaintext
 or TLS), for the index service's channel to the embedder. Reading and checking a token
 (`load_token`, `check_token`) and one call's metadata (`bearer_metadata`) live in client/access.py.
-
-The token comes from `--token-file PATH` or the `RECSYS_TOKEN` environment variable, read once at
-start by the service's config (`load_token`). No token configured: no check.
 """
 from __future__ import annotations
 
-import hmac
-
 import grpc
 
-from client.access import METADATA_KEY, SCHEME, TOKEN_ENV, bearer_metadata, check_token
+from client.access import METADATA_KEY, SCHEME, TOKEN_ENV, bearer_metadata
 
-from .errors import Unauthenticated
+from .errors import PermissionDenied, ServiceError, Unauthenticated
+from .interceptors import handler_factory
+from .metrics import REJECTED
+from .tokens import Credentials, Role
 
 HEALTH_AND_REFLECTION = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
                          "/grpc.reflection.v1.ServerReflection/")
-HOW_TO = (f"pass the service's shared token as call metadata '{METADATA_KEY}: {SCHEME} <token>' "
-          f"(python -m client: --token-file PATH or {TOKEN_ENV}; grpcurl: "
-          f"-H '{METADATA_KEY}: {SCHEME} <token>')")
+HOW_TO = (f"pass it as call metadata '{METADATA_KEY}: {SCHEME} <token>' (python -m client: "
+          f"--token-file PATH or {TOKEN_ENV}; grpcurl: -H '{METADATA_KEY}: {SCHEME} <token>')")
 
 
-def _presented_token(metadata) -> str | None:
-    for key, value in metadata or ():
-        if key == METADATA_KEY:
-            scheme, _, token = (value if isinstance(value, str) else value.decode()).partition(" ")
-            return token.strip() if scheme.lower() == SCHEME.lower() else ""
-    return None
+def presented_token(metadata) -> tuple[str | None, str | None]:
+    """(token, None) for exactly one `authorization: Bearer <token>` (the scheme in any case,
+    spaces and tabs around the token ignored, the token printable ASCII), else (None, reason)
+    with reason "missing" or "malformed"."""
+    values = [value for key, value in metadata or () if key == METADATA_KEY]
+    if not values:
+        return None, "missing"
+    if len(values) > 1:
+        return None, "malformed"
+    value = values[0]
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None, "malformed"
+    scheme, _, token = value.strip(" \t").partition(" ")
+    token = token.strip(" \t")
+    if scheme.lower() != SCHEME.lower() or not token or \
+            not all(33 <= ord(c) <= 126 for c in token):
+        return None, "malformed"
+    return token, None
 
 
-def _rejection(message: str, kind: grpc.RpcMethodHandler | None):
-    """A handler of the same kind as the method's that raises Unauthenticated: the
-    ServiceInterceptor around it answers it from the error table and counts it."""
+def _rejection(error: ServiceError, kind: grpc.RpcMethodHandler | None):
+    """A handler of the same kind as the method's that raises `error`: the ServiceInterceptor
+    around it answers it from the error table and counts it."""
     def reject(_request_or_iterator, _context):
-        raise Unauthenticated(message)
+        raise error
 
-    if kind is None or kind.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(reject)
-    if kind.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(reject)
-    if kind.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(reject)
-    return grpc.stream_stream_rpc_method_handler(reject)
+    return handler_factory(kind)(reject)
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
-    """UNAUTHENTICATED for every call without `authorization: Bearer <token>`, except the
-    `open_prefixes` (health and reflection by default)."""
+    """Every call but the `open_prefixes` (health and reflection by default) needs a token:
+    a READ or FULL one for `read_methods` (full method names, "/package.Service/Method"), a
+    FULL one for anything else. `credentials`: a Credentials, or one token (FULL)."""
 
-    def __init__(self, token: str, open_prefixes: tuple[str, ...] = HEALTH_AND_REFLECTION):
-        self._token = check_token(token).encode()
+    def __init__(self, credentials: Credentials | str, *, read_methods=(),
+                 open_prefixes: tuple[str, ...] = HEALTH_AND_REFLECTION):
+        if isinstance(credentials, str):
+            credentials = Credentials(fixed=credentials)
+        self._credentials = credentials
+        self._read = frozenset(read_methods)
         self._open = tuple(open_prefixes)
 
     def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method
         if method.startswith(self._open):
             return continuation(handler_call_details)
-        presented = _presented_token(handler_call_details.invocation_metadata)
-        if presented and hmac.compare_digest(presented.encode(), self._token):
-            return continuation(handler_call_details)
-        if presented is None:
-            message = f"{method}: no '{METADATA_KEY}' metadata: {HOW_TO}"
-        elif not presented:
-            message = f"{method}: '{METADATA_KEY}' metadata is not '{SCHEME} <token>': {HOW_TO}"
+        needed = Role.READ if method in self._read else Role.FULL
+        token, reason = presented_token(handler_call_details.invocation_metadata)
+        if token is not None:
+            role = self._credentials.role_of(token)
+            if role is not None and role >= needed:
+                return continuation(handler_call_details)
+            reason = "unknown_token" if role is None else "read_only"
+        handler = continuation(handler_call_details)
+        label = method if handler is not None else "unknown"
+        REJECTED.labels(label, reason).inc()
+        error_class = PermissionDenied if reason == "read_only" else Unauthenticated
+        error = error_class(f"{method}: {self._message(reason, needed)}",
+                            count_as=None if handler is not None else "unknown")
+        return _rejection(error, handler)
+
+    def _message(self, reason: str, needed: Role) -> str:
+        roles = self._credentials.has_read_role
+        if needed == Role.READ and roles:
+            needs = ("this call needs the service's read-only token (server: --read-token-file) "
+                     "or its full-access token (--token-file)")
+        elif roles:
+            needs = "this call needs the service's full-access (write) token (server: --token-file)"
         else:
-            message = f"{method}: wrong token: {HOW_TO}"
-        return _rejection(message, continuation(handler_call_details))
+            needs = "this call needs the service's token (server: --token-file)"
+        if reason == "read_only":
+            return f"the token given is read-only; {needs}"
+        what = {"missing": f"no '{METADATA_KEY}' metadata",
+                "malformed": f"'{METADATA_KEY}' metadata is not '{SCHEME} <token>' "
+                             "(exactly one value; the token printable ASCII)",
+                "unknown_token": "wrong token (not one this service holds; a token removed "
+                                 "by a rotation is refused too)"}[reason]
+        return f"{what}; {needs}: {HOW_TO}"
 
 
 # -- client side: the index service's channel to the embedder --------------------------------

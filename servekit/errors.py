@@ -1,7 +1,7 @@
 """The one table that maps the services' errors to gRPC status codes.
 
-Handlers (and the token check, servekit.auth) raise a ServiceError subclass with a message a
-person can act on; the ServiceInterceptor (interceptors.py) turns it into
+Handlers (and the token check, servekit.auth: Unauthenticated, PermissionDenied) raise a
+ServiceError subclass with a message a person can act on; the ServiceInterceptor (interceptors.py) turns it into
 `context.abort(code, message)` and counts it. Anything else that escapes a handler is logged with
 its traceback and answered INTERNAL, never a crash. Both services use this one table.
 """
@@ -13,9 +13,12 @@ import grpc
 class ServiceError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, count_as: str | None = None):
         super().__init__(message)
         self.message = message
+        # The method label of the metrics when not the called method's name (e.g. "unknown" for
+        # a method the server does not have: callers must not be able to add label values).
+        self.count_as = count_as
 
 
 class InvalidArgument(ServiceError):
@@ -43,7 +46,14 @@ class FailedPrecondition(ServiceError):
 
 
 class Unauthenticated(ServiceError):
+    """No token, a malformed one, or one the service does not accept."""
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ServiceError):
+    """A token the service accepts, whose role does not allow this call (a read-only token on a
+    write)."""
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Unimplemented(ServiceError):

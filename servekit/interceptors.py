@@ -36,7 +36,7 @@ def _short(message: str) -> str:
 
 def _handle(method: str, exc: BaseException, context) -> None:
     if isinstance(exc, ServiceError):
-        REQUESTS.labels(method, exc.code.name).inc()
+        REQUESTS.labels(exc.count_as or method, exc.code.name).inc()
         context.abort(exc.code, _short(exc.message))
     log.exception("unexpected error in %s", method)
     REQUESTS.labels(method, "INTERNAL").inc()
@@ -98,10 +98,11 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             check = _parsed if handler.unary_unary else _parsed_stream
 
             def unary(request, context):
-                start = time.perf_counter()
+                start, label = time.perf_counter(), method
                 try:
                     response = inner(check(request, method), context)
                 except ServiceError as exc:
+                    label = exc.count_as or method
                     _handle(method, exc, context)
                 except Exception as exc:  # noqa: BLE001 - must never crash the server
                     if _is_abort(context):
@@ -114,19 +115,18 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                     return response
                 finally:
                     if timed:
-                        LATENCY.labels(method).observe(time.perf_counter() - start)
+                        LATENCY.labels(label).observe(time.perf_counter() - start)
 
-            factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
-                       else grpc.stream_unary_rpc_method_handler)
         else:
             inner = handler.unary_stream or handler.stream_stream
             check = _parsed if handler.unary_stream else _parsed_stream
 
             def unary(request, context):  # a generator: the streaming variants
-                start = time.perf_counter()
+                start, label = time.perf_counter(), method
                 try:
                     yield from inner(check(request, method), context)
                 except ServiceError as exc:
+                    label = exc.count_as or method
                     _handle(method, exc, context)
                 except Exception as exc:  # noqa: BLE001
                     if _is_abort(context):
@@ -138,12 +138,22 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                         REQUESTS.labels(method, _code_of(context)).inc()
                 finally:
                     if timed:
-                        LATENCY.labels(method).observe(time.perf_counter() - start)
+                        LATENCY.labels(label).observe(time.perf_counter() - start)
+        make = handler_factory(handler)
+        return make(unary, request_deserializer=_lenient(handler.request_deserializer),
+                    response_serializer=handler.response_serializer)
 
-            factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
-                       else grpc.stream_stream_rpc_method_handler)
-        return factory(unary, request_deserializer=_lenient(handler.request_deserializer),
-                       response_serializer=handler.response_serializer)
+
+def handler_factory(handler: grpc.RpcMethodHandler | None):
+    """The grpc.*_rpc_method_handler that makes a handler of the same kind as `handler` (unary
+    for None: a method the server does not have)."""
+    if handler is None or handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler
+    return grpc.stream_stream_rpc_method_handler
 
 
 def _is_abort(context) -> bool:

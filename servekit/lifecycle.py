@@ -1,4 +1,5 @@
-"""Build a gRPC server with health and reflection, serve it, and stop gracefully on SIGTERM."""
+"""Build a gRPC server with health and reflection, serve it, and stop gracefully on SIGTERM;
+SIGHUP reloads (the token files: servekit.tokens) and never stops the server."""
 from __future__ import annotations
 
 import logging
@@ -72,10 +73,24 @@ def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
     log.info("stopped")
 
 
+def reload_on_sighup(on_reload=None) -> None:
+    """SIGHUP runs `on_reload()` in a thread (e.g. ServerAccess.reload: the token files) and
+    never stops the process (its default action would). Call from the main thread."""
+    def _reload(_signum, _frame):
+        if on_reload is None:
+            log.info("SIGHUP: nothing to reload")
+            return
+        threading.Thread(target=on_reload, name="sighup-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, _reload)
+
+
 def start_server(*, service_name: str, add_servicer, address: str, credentials,
                  interceptors: tuple, max_workers: int, max_message_bytes: int,
-                 max_concurrent_rpcs: int | None = None) -> tuple[grpc.Server, Health, int]:
-    """Build, wire (the service, health NOT_SERVING, reflection), bind and start a server.
+                 max_concurrent_rpcs: int | None = None,
+                 on_reload=None) -> tuple[grpc.Server, Health, int]:
+    """Build, wire (the service, health NOT_SERVING, reflection), bind and start a server;
+    from now on SIGHUP calls `on_reload` (reload_on_sighup), even while the service loads.
 
     Returns (server, health, port): the caller loads what it serves, then `health.set_serving(True)`
     and `serve_until_signal(...)`."""
@@ -85,5 +100,6 @@ def start_server(*, service_name: str, add_servicer, address: str, credentials,
     health = Health(server, [service_name])
     add_reflection(server, [service_name])
     port = bind(server, address, credentials)
+    reload_on_sighup(on_reload)
     server.start()
     return server, health, port

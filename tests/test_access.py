@@ -147,6 +147,13 @@ def test_an_unusable_certificate_or_token_file_stops_the_service_with_one_line(p
     empty.write_text("\n")
     line = _start_fails("index_service", *index, "--token-file", str(empty))
     assert str(empty) in line and "empty" in line
+    read = tmp_path / "read-token"
+    read.write_text("a-read-token-of-32-characters-xx\n")
+    line = _start_fails("index_service", *index, "--read-token-file", str(read))
+    assert "--read-token-file" in line and "needs a full-access token too" in line
+    line = _start_fails("index_service", *index, "--token-file", str(read), "--read-token-file",
+                        str(read))
+    assert "also in the full-access token file" in line and "a-read-token" not in line
     line = _start_fails("index_service", *index, "--embedder-tls-ca", str(missing))
     assert str(missing) in line and "--embedder-tls-ca" in line
 

@@ -123,6 +123,7 @@ class _RpcError(grpc.RpcError):
     (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.ResourceExhaustedError),
     (grpc.StatusCode.DEADLINE_EXCEEDED, errors.DeadlineExceededError),
     (grpc.StatusCode.UNAUTHENTICATED, errors.UnauthenticatedError),
+    (grpc.StatusCode.PERMISSION_DENIED, errors.PermissionDeniedError),
     (grpc.StatusCode.INTERNAL, errors.ServerError),
     (grpc.StatusCode.UNKNOWN, errors.ServerError),
 ])
@@ -132,7 +133,7 @@ def test_each_status_has_its_exception_naming_service_address_and_what_to_do(cod
     assert type(exc) is cls and isinstance(exc, errors.RecsysError)
     assert exc.code == code and exc.target == "10.0.0.1:50052"
     assert "index service at 10.0.0.1:50052" in str(exc)
-    assert cls.hint in str(exc)
+    assert cls.hint.format(service="index") in str(exc)
     if code != grpc.StatusCode.DEADLINE_EXCEEDED:
         assert "server says no" in str(exc) and exc.details == "server says no"
 

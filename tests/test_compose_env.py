@@ -3,19 +3,30 @@ as separate processes with exactly the environment, commands and healthchecks th
 
 What a container would change is translated, nothing else: each container port becomes a free
 loopback port, the service host names and 0.0.0.0 become 127.0.0.1, the mounts become local
-directories (./data as is, the named volume a tmp dir), and `python` is this interpreter.
+directories (./data as is, the named volume a tmp dir), the secrets (/run/secrets/NAME) the files
+that `python -m scripts.make_secrets` (`make secrets`) writes into a tmp dir, and `python` is this
+interpreter.
+
+Safe by default: the index port is published on 127.0.0.1 only unless RECSYS_INDEX_PUBLISH_ADDRESS
+says otherwise, the embedder is not published, and every call needs a token from the secrets: the
+read token searches, the write token also writes, the embedder's token is the index service's only.
 """
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from client import RecsysClient
+from client.access import load_token
+from client.errors import PermissionDeniedError, UnauthenticatedError
+from client.types import Product
 from tests import milvus_server
 from tests.procs import ROOT, ServiceProcess, free_port
 
@@ -39,9 +50,9 @@ def test_compose_file_wires_the_two_services_as_required(compose):
     assert set(services) == {"embedder", "index"}
     embedder, index = services["embedder"], services["index"]
     assert index["depends_on"] == {"embedder": {"condition": "service_healthy"}}
-    assert "ports" not in embedder  # only the index port reaches the host
-    assert index["ports"] == [f"{index['environment']['INDEX_PORT']}:"
-                              f"{index['environment']['INDEX_PORT']}"]
+    assert "ports" not in embedder  # only the index port reaches the host, on loopback by default
+    port = index["environment"]["INDEX_PORT"]
+    assert index["ports"] == [f"${{{PUBLISH_VARIABLE}:-127.0.0.1}}:{port}:{port}"]
     volumes = [v.split(":") for v in index["volumes"]]
     assert ["./data", "/data", "ro"] in volumes
     named = [v for v in volumes if not v[0].startswith((".", "/"))]
@@ -54,6 +65,29 @@ def test_compose_file_wires_the_two_services_as_required(compose):
         port = service["environment"][f"{name.upper()}_PORT"]
         assert test[3] == f"127.0.0.1:{port}"
         assert service["command"][:3] == ["python", "-m", f"{name}_service"]
+
+
+PUBLISH_VARIABLE = "RECSYS_INDEX_PUBLISH_ADDRESS"
+TOKEN_VARIABLES = {"embedder": {"EMBEDDER_TOKEN_FILE": "embedder_token"},
+                   "index": {"INDEX_TOKEN_FILE": "index_token",
+                             "INDEX_READ_TOKEN_FILE": "index_read_token",
+                             "INDEX_EMBEDDER_TOKEN_FILE": "embedder_token"}}
+
+
+def test_every_token_comes_from_a_compose_secret_file(compose):
+    """Tokens are files mounted as secrets (never values in the file or the environment), made by
+    scripts/make_secrets.py into ./secrets, which git ignores."""
+    from scripts.make_secrets import NAMES
+    assert set(compose["secrets"]) == set(NAMES)
+    for name, spec in compose["secrets"].items():
+        assert spec == {"file": f"./secrets/{name}"}
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split()
+    for service, variables in TOKEN_VARIABLES.items():
+        environment = compose["services"][service]["environment"]
+        assert set(compose["services"][service]["secrets"]) == set(variables.values())
+        for variable, secret in variables.items():
+            assert environment[variable] == f"/run/secrets/{secret}"
+        assert not [v for v in environment if v.endswith("_TOKEN") or "RECSYS_TOKEN" in v]
 
 
 def test_dockerfile_installs_cpu_torch_and_runs_offline():
@@ -98,13 +132,23 @@ def test_the_milvus_profile_runs_two_index_replicas_over_milvus(compose):
         assert replica["networks"]["default"]["aliases"] == ["index-milvus"]  # dns:/// balances
         assert replica["healthcheck"]["test"][:3] == ["CMD", "python", "docker/healthcheck.py"]
         assert "INDEX_DATA_DIR" not in env  # stateless: the catalog lives in Milvus
-    assert services["index-milvus-1"]["ports"] == ["127.0.0.1:50053:50052"]
+    assert services["index-milvus-1"]["ports"] == ["${RECSYS_INDEX_PUBLISH_ADDRESS:-127.0.0.1}:50053:50052"]
     assert services["index-milvus-2"]["ports"] == []
     for name in MILVUS_PROFILE - {"index-milvus-1", "index-milvus-2"}:
         assert "ports" not in services[name], name  # Milvus, etcd and MinIO stay internal
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def _compose_config(**variables) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != PUBLISH_VARIABLE}
+    return subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), "config"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**env, **variables})
+
+
+needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
+                                   reason="docker-compose not installed")
+
+
+@needs_compose
 @pytest.mark.parametrize("profile", [[], ["--profile", "milvus"]])
 def test_docker_compose_config_accepts_the_file(profile):
     done = subprocess.run(["docker-compose", "-f", str(COMPOSE_FILE), *profile, "config", "-q"],
@@ -112,13 +156,34 @@ def test_docker_compose_config_accepts_the_file(profile):
     assert done.returncode == 0, done.stderr
 
 
+@needs_compose
+def test_docker_compose_publishes_the_index_on_loopback_only_unless_told_otherwise():
+    """What docker-compose itself makes of the file (interpolated), with or without the secret
+    files present (a fresh clone has none: CI validates the file before any exists)."""
+    done = _compose_config()
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert config["services"]["index"]["ports"] == ["127.0.0.1:50052:50052/tcp"]
+    assert "ports" not in config["services"]["embedder"]
+    for name, spec in config["secrets"].items():
+        assert spec["file"] == str(ROOT / "secrets" / name)
+    wide = yaml.safe_load(_compose_config(**{PUBLISH_VARIABLE: "0.0.0.0"}).stdout)
+    assert wide["services"]["index"]["ports"] == ["0.0.0.0:50052:50052/tcp"]
+
+
 class Translation:
     """Container-side names -> this machine's, for one compose file."""
 
-    def __init__(self, compose: dict, volume_root: Path):
+    def __init__(self, compose: dict, volume_root: Path, secrets_dir: Path):
         self.ports: dict[tuple[str, str], int] = {}
         self.paths: dict[str, Path] = {}
         for name, service in compose["services"].items():
+            for secret in service.get("secrets", []):  # mounted at /run/secrets/TARGET
+                source = secret if isinstance(secret, str) else secret["source"]
+                target = source if isinstance(secret, str) else secret.get("target", source)
+                local = Path(compose["secrets"][source]["file"])
+                assert local.parent == Path("secrets"), local  # ./secrets/NAME, as made by the script
+                self.paths[f"/run/secrets/{target}"] = secrets_dir / local.name
             exposed = [str(p) for p in service.get("expose", [])]
             exposed += [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
             for port in exposed:
@@ -161,9 +226,14 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
     for key in list(os.environ):  # nothing but the compose file configures the services
         if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
             monkeypatch.delenv(key)
-    translation = Translation(compose, tmp_path / "volumes")
+    secrets_dir = tmp_path / "secrets"
+    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    translation = Translation(compose, tmp_path / "volumes", secrets_dir)
     for local in translation.paths.values():
-        local.mkdir(parents=True, exist_ok=True)
+        if not local.is_relative_to(secrets_dir):
+            local.mkdir(parents=True, exist_ok=True)
     data_before = sorted(p.name for p in (ROOT / "data").iterdir())
     started = []
     try:
@@ -181,12 +251,20 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
 
         index_env = compose["services"]["index"]["environment"]
         index_address = f"127.0.0.1:{started[1].port}"
-        with RecsysClient(index=index_address, timeout=60) as client:
+        read, write = (load_token(secrets_dir / name) for name in ("index_read_token", "index_token"))
+        with RecsysClient(index=index_address, timeout=60, token=read) as client:  # the storefront
             result = client.search("small folding computer desk", k=5)
             assert len(result) == 5 and "Desk" in result[0].product.title
             stats = client.stats()
             assert stats.embedder_target == translation.value("index", index_env["INDEX_EMBEDDER"])
             assert stats.index_type == index_env["INDEX_TYPE"]
+            with pytest.raises(PermissionDeniedError, match="needs the service's full-access"):
+                client.upsert([Product(id="compose-probe", title="Compose probe stool")])
+        _check_tokens(index_address, f"127.0.0.1:{started[0].port}", write)
+        for process in started:  # SIGHUP re-reads the secrets and stops nothing
+            process.proc.send_signal(signal.SIGHUP)
+            _wait_for(lambda: "tokens reloaded" in process.output())
+            assert process.proc.poll() is None
         data_dir = Path(translation.value("index", index_env["INDEX_DATA_DIR"]))
         assert data_dir.is_relative_to(tmp_path / "volumes") and any(data_dir.iterdir())
         assert sorted(p.name for p in (ROOT / "data").iterdir()) == data_before  # read-only mount
@@ -197,6 +275,29 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
     finally:
         for process in reversed(started):
             process.terminate()
+
+
+def _check_tokens(index_address: str, embedder_address: str, write: str) -> None:
+    """The catalog updater writes with the write token; nobody calls without a token, and the
+    embedder answers only the index service (which holds its token)."""
+    with RecsysClient(index=index_address, timeout=60, token=write) as client:
+        assert client.upsert([Product(id="compose-probe", title="Compose probe stool")]).upserted
+        assert client.delete(["compose-probe"]).deleted == 1
+    with RecsysClient(index=index_address, embedder=embedder_address, timeout=60) as client:
+        with pytest.raises(UnauthenticatedError):
+            client.stats()
+        with pytest.raises(UnauthenticatedError):
+            client.embed(["a chair"])
+    with RecsysClient(embedder=embedder_address, timeout=60, token=write) as client:
+        with pytest.raises(UnauthenticatedError, match="wrong token"):
+            client.model_info()
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
 
 
 def test_healthcheck_script_exits_1_until_the_server_is_serving():
@@ -226,7 +327,11 @@ def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_pat
     for key in list(os.environ):
         if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
             monkeypatch.delenv(key)
-    translation = Translation(compose, tmp_path / "volumes")
+    secrets_dir = tmp_path / "secrets"
+    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    translation = Translation(compose, tmp_path / "volumes", secrets_dir)
     milvus = milvus_server.MilvusServer(tmp_path / "milvus").start()
     translation.ports[("milvus", "19530")] = int(milvus.uri.rsplit(":", 1)[1])
     started = []
@@ -239,7 +344,9 @@ def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_pat
             started.append(ServiceProcess(argv[2], argv[3:], port, env=env).wait_serving(600))
             check = _healthcheck(translation, name, service)
             assert check.returncode == 0 and "SERVING" in check.stdout, check.stdout + check.stderr
-        one, two = (RecsysClient(index=f"127.0.0.1:{p.port}", timeout=60) for p in started[1:])
+        read = load_token(secrets_dir / "index_read_token")  # the replicas share the secrets
+        one, two = (RecsysClient(index=f"127.0.0.1:{p.port}", timeout=60, token=read)
+                    for p in started[1:])
         with one, two:
             query = "small folding computer desk"
             assert [h.product.id for h in one.search(query, k=5)] == \
