@@ -122,6 +122,8 @@ class Stats:
     query_cache_misses: int = 0
     wal_sequence: int = 0
     lexical_vocabulary_size: int = 0
+    catalog_format: str = ""    # "csv", "jsonl" or "parquet"
+    csv_delimiter: str = ""     # CSV: ",", ";", "\t" or "|"
 
 
 @dataclass(frozen=True)

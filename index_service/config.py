@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from servekit.flags import config_from_args
 
+from .catalog_files.base import delimiter_option
+
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 
@@ -18,9 +20,12 @@ _HELP = {
     "port": "gRPC port",
     "host": "interface to listen on (0.0.0.0 in containers)",
     "embedder": "embedder address HOST:PORT, several comma-separated (round-robin), or a dns:/// target",
-    "catalog": "product catalog CSV (required)",
+    "catalog": "product catalog file (required): .csv (.tsv, .txt), .jsonl (.ndjson) or .parquet",
     "data_dir": "directory for the artifacts (required)",
-    "columns": "map catalog columns onto ours, e.g. id=item_id,title=name",
+    "columns": "map catalog columns onto ours, e.g. id=item_id,title=name; "
+               "categories=category>sub_category>type builds the breadcrumb from several columns",
+    "csv_delimiter": "delimiter of a CSV catalog: auto (detect from the header and first lines), "
+                     "',', ';', tab (or \\t) or '|'",
     "embeddings": "import precomputed embeddings (.npy, one row per catalog row) instead of embedding",
     "index_type": "vector index: flat (exact), hnsw or ivf",
     "hnsw_m": "HNSW graph degree (build; 32 with --hnsw-ef-construction 200 builds a better graph "
@@ -76,6 +81,7 @@ class IndexConfig:
     catalog: str = ""
     data_dir: str = ""
     columns: str = ""
+    csv_delimiter: str = "auto"
     embeddings: str = ""
     index_type: str = "flat"
     hnsw_m: int = 16
@@ -125,6 +131,9 @@ class IndexConfig:
             return "--catalog (or INDEX_CATALOG) is required"
         if not self.data_dir:
             return "--data-dir (or INDEX_DATA_DIR) is required"
+        if delimiter_option(self.csv_delimiter) is None:
+            return (f"--csv-delimiter must be auto, ',', ';', tab (or \\t) or '|', got "
+                    f"{self.csv_delimiter!r}")
         if self.index_type not in INDEX_TYPES:
             return f"--index-type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}"
         if self.on_model_change not in ("refuse", "rebuild"):

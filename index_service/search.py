@@ -213,6 +213,8 @@ class SearchCore:
             "query_cache_misses": self.embedder.cache.misses,
             "wal_sequence": snap.sequence,
             "lexical_vocabulary_size": snap.lexical.vocabulary_size,
+            "catalog_format": m.get("catalog_format", "csv"),
+            "csv_delimiter": m.get("csv_delimiter", ","),
         }
 
 

@@ -18,6 +18,7 @@ from index_service.catalog_files import delimiter_option, format_of, identity
 from index_service.catalog_files.base import DELIMITERS
 from index_service.catalog_files.delimited import sniff
 from index_service.catalog_reader import CatalogError, read_catalog
+from index_service.config import IndexConfig
 from tests.catalog_variants import write_delimited, write_variants
 from tests.procs import ROOT
 
@@ -137,6 +138,13 @@ def test_other_formats_are_read_or_refused_in_one_line(tmp_path, content, suffix
 ])
 def test_delimiter_option(text, delimiter):
     assert delimiter_option(text) == delimiter
+
+
+def test_a_bad_delimiter_flag_is_one_line():
+    config = IndexConfig(catalog="c.csv", data_dir="d", csv_delimiter=":")
+    assert config.problem() == "--csv-delimiter must be auto, ',', ';', tab (or \\t) or '|', got ':'"
+    assert IndexConfig.from_args(["--catalog", "c.csv", "--data-dir", "d"],
+                                 environ={"INDEX_CSV_DELIMITER": "tab"}).csv_delimiter == "tab"
 
 
 # ---- JSON Lines and Parquet values ----------------------------------------------------------
