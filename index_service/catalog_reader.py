@@ -12,6 +12,10 @@ catalog_files/ turns each into one table of strings, and the recipe below reads 
    single spaces (catalog.search_text).
 4. short category = last level of the breadcrumb.
 
+Breadcrumb over columns: `--columns categories=category>sub_category>type` takes the levels from
+those columns in order, empty ones skipped; its raw string (step 3) is the levels as a Python list
+literal, "['Home', 'Lamps']", the form of the sample catalog (and of upserted products).
+
 Ids: the `uniq_id` column (or the column mapped to `id`), else a stable hash of the row. A repeated
 id: the last row's data wins, at the position of the id's first row; repeats are counted. A row
 without a title is skipped and reported with its line number (row number, for Parquet). Nothing
@@ -31,14 +35,18 @@ import pandas as pd
 from .catalog import TEXT_FIELDS, Catalog, assemble
 from .catalog_files import CatalogError, RawTable, delimiter_name, read_table
 from .catalog_files.base import DELIMITERS
+from .catalog_updates import breadcrumb_string
 
 FIELDS = ("id", "title", "brand", "description", "price", "categories", "material", "color", "images")
 DEFAULT_COLUMNS = {f: f for f in FIELDS} | {"id": "uniq_id"}
 _NOT_PRICE = re.compile(r"[^0-9.]")
 
+LEVEL_SEPARATOR = ">"  # categories=a>b>c: a breadcrumb over columns a, b, c
+
 
 def parse_columns_spec(spec: str | None) -> dict[str, str]:
-    """`id=item_id,title=name` -> {field: column}, merged over the defaults."""
+    """`id=item_id,title=name` -> {field: column}, merged over the defaults. Names are stripped
+    and may hold spaces; `categories=a>b>c` names the columns of a breadcrumb, in order."""
     mapping = dict(DEFAULT_COLUMNS)
     if not spec:
         return mapping
@@ -51,8 +59,20 @@ def parse_columns_spec(spec: str | None) -> dict[str, str]:
             raise ValueError(f"--columns: expected FIELD=COLUMN, got {part.strip()!r}")
         if key not in FIELDS:
             raise ValueError(f"--columns: unknown field {key!r} (fields: {', '.join(FIELDS)})")
+        if key == "categories" and any(not c.strip() for c in column.split(LEVEL_SEPARATOR)):
+            raise ValueError(f"--columns: categories={column}: a column name is empty (write "
+                             "categories=COLUMN or categories=LEVEL1>LEVEL2>...)")
         mapping[key] = column
     return mapping
+
+
+def breadcrumb_columns(mapping: dict[str, str], present: list[str]) -> list[str]:
+    """The columns the breadcrumb comes from: the categories column, or those of a>b>c (a column
+    of the file whose name holds '>' is taken whole)."""
+    column = mapping["categories"]
+    if column in present or LEVEL_SEPARATOR not in column:
+        return [column]
+    return [c.strip() for c in column.split(LEVEL_SEPARATOR)]
 
 
 def _literal_list(text: str) -> list[str] | None:
@@ -136,7 +156,10 @@ def _column_names(present: list[str]) -> str:
 
 
 def _check_columns(path: Path, table: RawTable, mapping: dict[str, str], present: list[str]) -> None:
-    for fld, col in mapping.items():
+    levels = breadcrumb_columns(mapping, present)
+    named = [(fld, col) for fld, col in mapping.items() if fld != "categories" or len(levels) == 1]
+    named += [(f"categories, level {i}", col) for i, col in enumerate(levels, 1) if len(levels) > 1]
+    for fld, col in named:
         if col not in present and col != DEFAULT_COLUMNS.get(fld):
             raise CatalogError(f"{path}: column {col!r} (mapped to {fld}) is not in the file; "
                                f"columns: {_column_names(present)}{_delimiter_hint(table, present)}")
@@ -188,6 +211,14 @@ def _titled_rows(table: RawTable, titles: pd.Series, report: LoadReport) -> np.n
     return np.flatnonzero(has_title)
 
 
+def _breadcrumbs_over(frame: pd.DataFrame, levels: list[str]) -> pd.Series:
+    """The raw breadcrumb of each row from its level columns: a Python list literal of the
+    non-empty levels, in order ("" when all are empty)."""
+    rows = zip(*(frame[c].tolist() for c in levels))
+    return pd.Series([breadcrumb_string(crumbs) if (crumbs := [v.strip() for v in row if v.strip()])
+                      else "" for row in rows], dtype=object)
+
+
 def _last_of_each_id(kept: np.ndarray, ids: list[str], report: LoadReport) -> np.ndarray:
     """Repeats: the last row of an id wins, placed at the id's first position."""
     kept_ids = [ids[r] for r in kept]
@@ -220,16 +251,20 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None,
                         csv_delimiter=table.csv_delimiter, delimiter_source=table.delimiter_source,
                         position_unit=table.position_unit)
     _check_columns(path, table, mapping, present)
+    levels = breadcrumb_columns(mapping, present)
 
     def column(fld: str) -> pd.Series:
         col = mapping[fld]
+        if fld == "categories" and len(levels) > 1:
+            return _breadcrumbs_over(frame, levels)
         return frame[col] if col in present else pd.Series([""] * len(frame), dtype=object)
 
     prices = _filled_prices(column("price"), report)
     ids = _ids(frame, mapping["id"], report)
     rows = _last_of_each_id(_titled_rows(table, column("title"), report), ids, report)
     taken = {fld: column(fld).to_numpy()[rows].tolist() for fld in TEXT_FIELDS}
-    report.attribute_columns = [c for c in present if c not in set(mapping.values())]
+    mapped = set(mapping.values()) | set(levels)
+    report.attribute_columns = [c for c in present if c not in mapped]
     unique = {raw: parse_breadcrumb(raw) for raw in set(taken["categories"])}
     catalog = assemble(
         ids=[ids[r] for r in rows], texts=taken,

@@ -1,6 +1,6 @@
 """Catalog formats (no services: fast): comma-, semicolon-, tab- and pipe-separated CSV, JSON Lines
 and Parquet copies of the sample catalog read as the same Catalog; delimiter detection and
---csv-delimiter; JSON Lines and Parquet values."""
+--csv-delimiter; JSON Lines and Parquet values; breadcrumbs over several columns."""
 from __future__ import annotations
 
 import csv
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from index_service.catalog_files import delimiter_option, format_of, identity
 from index_service.catalog_files.base import DELIMITERS
 from index_service.catalog_files.delimited import sniff
-from index_service.catalog_reader import CatalogError, read_catalog
+from index_service.catalog_reader import CatalogError, parse_columns_spec, read_catalog
 from index_service.config import IndexConfig
 from tests.catalog_variants import write_delimited, write_variants
 from tests.procs import ROOT
@@ -190,6 +190,35 @@ def test_parquet_values(tmp_path):
     assert lamp["categories"] == [] and lamp["attributes"]["in_stock"] == ""
     assert lamp["price"] == 3.0 and catalog.search_text(1) == "Lamp     "
     assert report.skipped_rows == [(2, "no title")] and report.position_unit == "row"
+
+
+# ---- a breadcrumb over several columns ------------------------------------------------------
+
+def test_breadcrumb_over_columns(tmp_path):
+    path = write_delimited(tmp_path / "levels.csv",
+                           ["uniq_id", "title", "Main Category", "sub_category", "type", "origin"],
+                           [["a", "Oak desk", "Home", "Furniture", "Desks", "IT"],
+                            ["b", "Lamp", "Home", "", "Lamps", ""],
+                            ["c", "Mug", "", "", "", ""]], ";")
+    mapping = parse_columns_spec("categories = Main Category > sub_category > type")
+    catalog, report = read_catalog(path, mapping)
+    assert [catalog.product(i)["categories"] for i in range(3)] == [
+        ["Home", "Furniture", "Desks"], ["Home", "Lamps"], []]
+    assert [catalog.product(i)["category"] for i in range(3)] == ["Desks", "Lamps", ""]
+    assert catalog.search_text(0) == "Oak desk  ['Home', 'Furniture', 'Desks']   "
+    assert catalog.search_text(2) == "Mug     "
+    assert report.attribute_columns == ["origin"]
+
+
+def test_breadcrumb_column_errors(tmp_path):
+    path = write_delimited(tmp_path / "levels.csv", ["title", "a>b", "c"], [["Desk", "x", "y"]], ",")
+    catalog, _ = read_catalog(path, parse_columns_spec("categories=a>b"))  # a column named a>b
+    assert catalog.product(0)["categories"] == ["x"]
+    with pytest.raises(CatalogError, match=r"column 'd' \(mapped to categories, level 2\) is not "
+                                           r"in the file; columns: title, a>b, c"):
+        read_catalog(path, parse_columns_spec("categories=c>d"))
+    with pytest.raises(ValueError, match="a column name is empty"):
+        parse_columns_spec("categories=a>>b")
 
 
 # ---- bad files: one line naming the file ----------------------------------------------------
