@@ -1,6 +1,6 @@
-"""The hostile-input and CSV fuzz tests, longer: `python -m bench.fuzz --examples 500`.
+"""The hostile-input and catalog fuzz tests, longer: `python -m bench.fuzz --examples 500`.
 
-Runs tests/test_hostile_input.py and tests/test_csv_fuzz.py with RECSYS_FUZZ_EXAMPLES=N (the
+Runs tests/test_hostile_input.py, tests/test_csv_fuzz.py and tests/test_catalog_formats.py with RECSYS_FUZZ_EXAMPLES=N (the
 tests' own default is 25 per property, for `make test`) and prints their report: cases tried per
 RPC and the statuses seen. Real services on loopback, started by the tests.
 """
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/test_hostile_input.py", "tests/test_csv_fuzz.py"]
+TESTS = ["tests/test_hostile_input.py", "tests/test_csv_fuzz.py", "tests/test_catalog_formats.py"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,8 @@ def stats_from_proto(s: index_pb2.Stats) -> Stats:
                  embedder_target=s.embedder_target, max_k=s.max_k,
                  max_batch_products=s.max_batch_products, query_cache_hits=s.query_cache_hits,
                  query_cache_misses=s.query_cache_misses, wal_sequence=s.wal_sequence,
-                 lexical_vocabulary_size=s.lexical_vocabulary_size, store=s.store)
+                 lexical_vocabulary_size=s.lexical_vocabulary_size, store=s.store,
+                 catalog_format=s.catalog_format, csv_delimiter=s.csv_delimiter)
 
 
 # ---- index: arguments -> messages ----

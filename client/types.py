@@ -123,6 +123,8 @@ class Stats:
     wal_sequence: int = 0
     lexical_vocabulary_size: int = 0
     store: str = ""
+    catalog_format: str = ""    # "csv", "jsonl" or "parquet"
+    csv_delimiter: str = ""     # CSV: ",", ";", "\t" or "|"
 
 
 @dataclass(frozen=True)

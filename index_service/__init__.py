@@ -14,7 +14,8 @@ Layers (one job per module):
              compaction.py (folds the log into fresh artifacts), catalog_updates.py (catalogs
              from upserted products)
   data       catalog.py (the column store), catalog_reader.py (a catalog file -> Catalog, the
-             app's recipe), columns.py (compact string storage), vectors/ (FAISS backends),
+             app's recipe), catalog_files/ (CSV with its delimiter, JSON Lines, Parquet -> one
+             table of strings), columns.py (compact string storage), vectors/ (FAISS backends),
              artifacts.py (the build directory: names, atomic save/load), durable_io.py (fsync)
   start-up   startup_plan.py (the pure decision: load, reindex, re-embed or build),
              startup.py (carries it out, replays the log), build.py (embedding, import, index)

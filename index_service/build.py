@@ -19,6 +19,7 @@ from servekit.errors import Unavailable
 
 from . import artifacts, vectors
 from .catalog import Catalog
+from .catalog_files import FORMAT_NAMES, delimiter_name
 from .catalog_reader import LoadReport
 from .embedder_client import EmbedderClient
 from .lexical import LexicalIndex
@@ -95,11 +96,21 @@ def import_embeddings(path: Path, catalog: Catalog, report: LoadReport, dimensio
     return vectors.normalize(out, copy=False)  # one copy of the vectors in memory, not three
 
 
+def format_text(report: LoadReport) -> str:
+    """"CSV, delimiter ';' (detected)", "JSON Lines" or "Parquet"."""
+    name = FORMAT_NAMES.get(report.catalog_format, report.catalog_format)
+    if report.catalog_format != "csv":
+        return name
+    source = f" ({report.delimiter_source})" if report.delimiter_source else ""
+    return f"{name}, delimiter {delimiter_name(report.csv_delimiter)}{source}"
+
+
 def report_text(manifest: dict, report: LoadReport) -> str:
     lines = [
         "recsys index build report",
         f"catalog: {report.path}",
         f"catalog sha256: {manifest['catalog_sha256']}",
+        f"format: {format_text(report)}",
         f"built at: {manifest['built_at']}",
         f"model: {manifest['model_name']} (dimension {manifest['dimension']})",
         f"index: {manifest['index_type']} {manifest['index_params'] or ''}".rstrip(),
@@ -110,7 +121,7 @@ def report_text(manifest: dict, report: LoadReport) -> str:
         f"repeated ids (last row wins): {report.repeated_ids}"
         + (f"  e.g. {', '.join(report.repeated_examples)}" if report.repeated_examples else ""),
         f"rows skipped: {len(report.skipped_rows)}",
-        *[f"  line {line}: {reason}" for line, reason in report.skipped_rows],
+        *[f"  {report.position_unit} {line}: {reason}" for line, reason in report.skipped_rows],
         f"prices missing (filled with the median {report.median_price:g}): {report.prices_missing}",
         f"attribute columns: {', '.join(report.attribute_columns) or '-'}",
         f"lexical vocabulary: {manifest['lexical_vocabulary_size']} terms",
@@ -136,6 +147,9 @@ def write_artifacts(data_dir: Path, *, catalog: Catalog, report: LoadReport, emb
         "build_seconds": round(time.monotonic() - started, 3),
         "lexical_vocabulary_size": lexical.vocabulary_size,
         "counts": report.counts(),
+        "catalog_format": report.catalog_format,
+        "csv_delimiter": report.csv_delimiter,
+        "csv_delimiter_source": report.delimiter_source,
         "skipped_rows": report.skipped_rows,
     }
 

@@ -1,5 +1,8 @@
 """A catalog file -> Catalog, with the app's preprocessing recipe exactly.
 
+The file is CSV (delimiter detected or forced), JSON Lines or Parquet, by its extension:
+catalog_files/ turns each into one table of strings, and the recipe below reads that table.
+
 1. Text columns title, brand, description, categories, material, color: a missing column is added
    empty, a missing value is the empty string.
 2. price: keep digits and '.', parse as float; what does not parse is missing; missing prices get
@@ -9,14 +12,18 @@
    single spaces (catalog.search_text).
 4. short category = last level of the breadcrumb.
 
+Breadcrumb over columns: `--columns categories=category>sub_category>type` takes the levels from
+those columns in order, empty ones skipped; its raw string (step 3) is the levels as a Python list
+literal, "['Home', 'Lamps']", the form of the sample catalog (and of upserted products).
+
 Ids: the `uniq_id` column (or the column mapped to `id`), else a stable hash of the row. A repeated
 id: the last row's data wins, at the position of the id's first row; repeats are counted. A row
-without a title is skipped and reported with its line number. Nothing else is dropped.
+without a title is skipped and reported with its line number (row number, for Parquet). Nothing
+else is dropped.
 """
 from __future__ import annotations
 
 import ast
-import csv
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -26,18 +33,20 @@ import numpy as np
 import pandas as pd
 
 from .catalog import TEXT_FIELDS, Catalog, assemble
+from .catalog_files import CatalogError, RawTable, delimiter_name, read_table
+from .catalog_files.base import DELIMITERS
+from .catalog_updates import breadcrumb_string
 
 FIELDS = ("id", "title", "brand", "description", "price", "categories", "material", "color", "images")
 DEFAULT_COLUMNS = {f: f for f in FIELDS} | {"id": "uniq_id"}
 _NOT_PRICE = re.compile(r"[^0-9.]")
 
-
-class CatalogError(Exception):
-    """A catalog that cannot be used; the message is one line naming the file and the problem."""
+LEVEL_SEPARATOR = ">"  # categories=a>b>c: a breadcrumb over columns a, b, c
 
 
 def parse_columns_spec(spec: str | None) -> dict[str, str]:
-    """`id=item_id,title=name` -> {field: column}, merged over the defaults."""
+    """`id=item_id,title=name` -> {field: column}, merged over the defaults. Names are stripped
+    and may hold spaces; `categories=a>b>c` names the columns of a breadcrumb, in order."""
     mapping = dict(DEFAULT_COLUMNS)
     if not spec:
         return mapping
@@ -50,8 +59,20 @@ def parse_columns_spec(spec: str | None) -> dict[str, str]:
             raise ValueError(f"--columns: expected FIELD=COLUMN, got {part.strip()!r}")
         if key not in FIELDS:
             raise ValueError(f"--columns: unknown field {key!r} (fields: {', '.join(FIELDS)})")
+        if key == "categories" and any(not c.strip() for c in column.split(LEVEL_SEPARATOR)):
+            raise ValueError(f"--columns: categories={column}: a column name is empty (write "
+                             "categories=COLUMN or categories=LEVEL1>LEVEL2>...)")
         mapping[key] = column
     return mapping
+
+
+def breadcrumb_columns(mapping: dict[str, str], present: list[str]) -> list[str]:
+    """The columns the breadcrumb comes from: the categories column, or those of a>b>c (a column
+    of the file whose name holds '>' is taken whole)."""
+    column = mapping["categories"]
+    if column in present or LEVEL_SEPARATOR not in column:
+        return [column]
+    return [c.strip() for c in column.split(LEVEL_SEPARATOR)]
 
 
 def _literal_list(text: str) -> list[str] | None:
@@ -112,47 +133,16 @@ class LoadReport:
     median_price: float = 0.0
     ids_from: str = ""
     attribute_columns: list[str] = field(default_factory=list)
+    catalog_format: str = "csv"      # "csv", "jsonl" or "parquet"
+    csv_delimiter: str = ","         # CSV: the delimiter used ("" for the other formats)
+    delimiter_source: str = ""       # CSV: "detected" or "--csv-delimiter"
+    position_unit: str = "line"      # skipped_rows count lines ("row" for Parquet)
 
     def counts(self) -> dict:
         return {"rows_read": self.rows_read, "products": self.products,
                 "repeated_ids": self.repeated_ids, "skipped_rows": len(self.skipped_rows),
                 "prices_missing": self.prices_missing, "median_price": self.median_price,
                 "ids_from": self.ids_from}
-
-
-# --- reading ---------------------------------------------------------------------------------
-def _read_frame(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise CatalogError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise CatalogError(f"{path}: not a CSV file: it is empty (no header row)") from None
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{path}: not a CSV file: not UTF-8 text ({exc.reason} at byte "
-                           f"{exc.start})") from None
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CatalogError(f"{path}: not a valid CSV file: {first}") from None
-    return frame
-
-
-def _record_lines(path: Path) -> list[int]:
-    """Starting line number of every non-blank data record (header = line 1)."""
-    starts = []
-    limit = csv.field_size_limit(2**31 - 1)  # pandas read fields of any size (csv: 128 KiB)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            next(reader, None)
-            previous_end = reader.line_num
-            for record in reader:
-                if record:  # pandas skips only truly blank lines
-                    starts.append(previous_end + 1)
-                previous_end = reader.line_num
-    finally:
-        csv.field_size_limit(limit)
-    return starts
 
 
 def _row_hash(frame: pd.DataFrame) -> list[str]:
@@ -165,14 +155,27 @@ def _column_names(present: list[str]) -> str:
     return ", ".join(name if name.isprintable() else repr(name) for name in present)
 
 
-def _check_columns(path: Path, mapping: dict[str, str], present: list[str]) -> None:
-    for fld, col in mapping.items():
+def _check_columns(path: Path, table: RawTable, mapping: dict[str, str], present: list[str]) -> None:
+    levels = breadcrumb_columns(mapping, present)
+    named = [(fld, col) for fld, col in mapping.items() if fld != "categories" or len(levels) == 1]
+    named += [(f"categories, level {i}", col) for i, col in enumerate(levels, 1) if len(levels) > 1]
+    for fld, col in named:
         if col not in present and col != DEFAULT_COLUMNS.get(fld):
             raise CatalogError(f"{path}: column {col!r} (mapped to {fld}) is not in the file; "
-                               f"columns: {_column_names(present)}")
+                               f"columns: {_column_names(present)}{_delimiter_hint(table, present)}")
     if mapping["title"] not in present:
         raise CatalogError(f"{path}: no title column {mapping['title']!r} (columns: "
-                           f"{_column_names(present) or 'none'}); map one with --columns title=NAME")
+                           f"{_column_names(present) or 'none'}); map one with --columns title=NAME"
+                           f"{_delimiter_hint(table, present)}")
+
+
+def _delimiter_hint(table: RawTable, present: list[str]) -> str:
+    """For a CSV file read as one column whose name holds another delimiter: say so."""
+    if table.catalog_format != "csv" or len(present) != 1 or not any(
+            d in present[0] for d in DELIMITERS if d != table.csv_delimiter):
+        return ""
+    return (f"; read as CSV with delimiter {delimiter_name(table.csv_delimiter)} "
+            f"({table.delimiter_source}): if the file uses another, set it with --csv-delimiter")
 
 
 def _filled_prices(values: pd.Series, report: LoadReport) -> np.ndarray:
@@ -197,15 +200,23 @@ def _ids(frame: pd.DataFrame, id_column: str, report: LoadReport) -> list[str]:
     return ids
 
 
-def _titled_rows(path: Path, titles: pd.Series, report: LoadReport) -> np.ndarray:
-    """Rows with a title; the others are reported with their line numbers."""
+def _titled_rows(table: RawTable, titles: pd.Series, report: LoadReport) -> np.ndarray:
+    """Rows with a title; the others are reported with their line (row) numbers."""
     has_title = titles.str.strip().ne("").to_numpy()
     if not has_title.all():
-        lines = _record_lines(path)
+        positions = table.positions()
         for r in np.flatnonzero(~has_title):
-            line = lines[r] if r < len(lines) else r + 2
+            line = positions[r] if r < len(positions) else r + 2
             report.skipped_rows.append((int(line), "no title"))
     return np.flatnonzero(has_title)
+
+
+def _breadcrumbs_over(frame: pd.DataFrame, levels: list[str]) -> pd.Series:
+    """The raw breadcrumb of each row from its level columns: a Python list literal of the
+    non-empty levels, in order ("" when all are empty)."""
+    rows = zip(*(frame[c].tolist() for c in levels))
+    return pd.Series([breadcrumb_string(crumbs) if (crumbs := [v.strip() for v in row if v.strip()])
+                      else "" for row in rows], dtype=object)
 
 
 def _last_of_each_id(kept: np.ndarray, ids: list[str], report: LoadReport) -> np.ndarray:
@@ -222,24 +233,38 @@ def _last_of_each_id(kept: np.ndarray, ids: list[str], report: LoadReport) -> np
     return rows
 
 
-def read_catalog(path: str | Path, columns: dict[str, str] | None = None) -> tuple[Catalog, LoadReport]:
-    """Read and preprocess a catalog CSV. Raises CatalogError with a one-line message."""
+def _read_table(path: Path, mapping: dict[str, str], csv_delimiter: str) -> RawTable:
+    lists = frozenset({mapping["categories"], mapping["images"]})
+    return read_table(path, csv_delimiter=csv_delimiter, list_columns=lists)
+
+
+def read_catalog(path: str | Path, columns: dict[str, str] | None = None,
+                 csv_delimiter: str = "auto") -> tuple[Catalog, LoadReport]:
+    """Read and preprocess a catalog file (CSV, JSON Lines or Parquet, by its extension).
+    `csv_delimiter`: "auto" (detect) or the delimiter of a CSV file. Raises CatalogError with a
+    one-line message."""
     path = Path(path)
     mapping = dict(columns or DEFAULT_COLUMNS)
-    frame = _read_frame(path)
-    report = LoadReport(path=str(path), rows_read=len(frame))
-    present = list(frame.columns)
-    _check_columns(path, mapping, present)
+    table = _read_table(path, mapping, csv_delimiter)
+    frame, present = table.frame, list(table.frame.columns)
+    report = LoadReport(path=str(path), rows_read=len(frame), catalog_format=table.catalog_format,
+                        csv_delimiter=table.csv_delimiter, delimiter_source=table.delimiter_source,
+                        position_unit=table.position_unit)
+    _check_columns(path, table, mapping, present)
+    levels = breadcrumb_columns(mapping, present)
 
     def column(fld: str) -> pd.Series:
         col = mapping[fld]
+        if fld == "categories" and len(levels) > 1:
+            return _breadcrumbs_over(frame, levels)
         return frame[col] if col in present else pd.Series([""] * len(frame), dtype=object)
 
     prices = _filled_prices(column("price"), report)
     ids = _ids(frame, mapping["id"], report)
-    rows = _last_of_each_id(_titled_rows(path, column("title"), report), ids, report)
+    rows = _last_of_each_id(_titled_rows(table, column("title"), report), ids, report)
     taken = {fld: column(fld).to_numpy()[rows].tolist() for fld in TEXT_FIELDS}
-    report.attribute_columns = [c for c in present if c not in set(mapping.values())]
+    mapped = set(mapping.values()) | set(levels)
+    report.attribute_columns = [c for c in present if c not in mapped]
     unique = {raw: parse_breadcrumb(raw) for raw in set(taken["categories"])}
     catalog = assemble(
         ids=[ids[r] for r in rows], texts=taken,

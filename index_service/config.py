@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from servekit.flags import config_from_args
 
+from .catalog_files.base import delimiter_option
+
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 STORES = ("faiss", "milvus")
@@ -23,9 +25,12 @@ _HELP = {
     "embedder": "embedder address HOST:PORT, several comma-separated (round-robin), or a dns:/// target",
     "store": "where the catalog lives: faiss (in this process, --data-dir) or milvus (a Milvus "
              "server or cluster, --milvus-uri; replicas share it)",
-    "catalog": "product catalog CSV (required)",
+    "catalog": "product catalog file (required): .csv (.tsv, .txt), .jsonl (.ndjson) or .parquet",
     "data_dir": "directory for the artifacts (required with --store faiss)",
-    "columns": "map catalog columns onto ours, e.g. id=item_id,title=name",
+    "columns": "map catalog columns onto ours, e.g. id=item_id,title=name; "
+               "categories=category>sub_category>type builds the breadcrumb from several columns",
+    "csv_delimiter": "delimiter of a CSV catalog: auto (detect from the header and first lines), "
+                     "',', ';', tab (or \\t) or '|'",
     "embeddings": "import precomputed embeddings (.npy, one row per catalog row) instead of embedding",
     "index_type": "vector index: flat (exact), hnsw or ivf",
     "hnsw_m": "HNSW graph degree (build; 32 with --hnsw-ef-construction 200 builds a better graph "
@@ -97,6 +102,7 @@ class IndexConfig:
     catalog: str = ""
     data_dir: str = ""
     columns: str = ""
+    csv_delimiter: str = "auto"
     embeddings: str = ""
     index_type: str = "flat"
     hnsw_m: int = 16
@@ -158,6 +164,9 @@ class IndexConfig:
             return f"--store must be one of {', '.join(STORES)}, got {self.store!r}"
         if self.store == "faiss" and not self.data_dir:
             return "--data-dir (or INDEX_DATA_DIR) is required with --store faiss"
+        if delimiter_option(self.csv_delimiter) is None:
+            return (f"--csv-delimiter must be auto, ',', ';', tab (or \\t) or '|', got "
+                    f"{self.csv_delimiter!r}")
         if self.store == "milvus":
             return self._milvus_problem()
         if self.index_type not in INDEX_TYPES:

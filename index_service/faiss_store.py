@@ -118,7 +118,9 @@ class FaissStore(Store):
                 "model_name": m["model_name"], "index_type": m["index_type"],
                 "catalog_sha256": m["catalog_sha256"], "built_at": m["built_at"],
                 "wal_sequence": snap.sequence,
-                "lexical_vocabulary_size": snap.lexical.vocabulary_size}
+                "lexical_vocabulary_size": snap.lexical.vocabulary_size,
+                "catalog_format": m.get("catalog_format", "csv"),
+                "csv_delimiter": m.get("csv_delimiter", ",")}
 
     def start(self) -> None:
         self.compactor.start()

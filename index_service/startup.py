@@ -20,6 +20,8 @@ from servekit.errors import ServiceError
 from . import artifacts, vectors
 from .build import embed_all, import_embeddings, write_artifacts
 from .catalog import Catalog
+from .catalog_files import identity as catalog_identity
+from .catalog_files import delimiter_option
 from .catalog_reader import CatalogError, LoadReport, parse_columns_spec, read_catalog
 from .compaction import Compactor
 from .config import IndexConfig
@@ -90,7 +92,11 @@ def _stored_report(manifest: dict, csv_path: Path, catalog: Catalog) -> LoadRepo
                       skipped_rows=[tuple(r) for r in manifest.get("skipped_rows", [])],
                       prices_missing=counts.get("prices_missing", 0),
                       median_price=catalog.median_price, ids_from=counts.get("ids_from", ""),
-                      attribute_columns=list(catalog.attributes))
+                      attribute_columns=list(catalog.attributes),
+                      catalog_format=manifest.get("catalog_format", "csv"),
+                      csv_delimiter=manifest.get("csv_delimiter", ","),
+                      delimiter_source=manifest.get("csv_delimiter_source", ""),
+                      position_unit="row" if manifest.get("catalog_format") == "parquet" else "line")
 
 
 def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
@@ -102,6 +108,10 @@ def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
     try:
         mapping = parse_columns_spec(config.columns)
     except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    try:  # format and delimiter (cheap: the first lines of a CSV file) belong to the build
+        catalog_format, delimiter = catalog_identity(csv_path, delimiter_option(config.csv_delimiter))
+    except CatalogError as exc:
         raise StartupError(str(exc)) from None
     catalog_sha = artifacts.sha256_file(csv_path)
     imported_sha = artifacts.sha256_file(Path(config.embeddings)) if config.embeddings else None
@@ -119,7 +129,8 @@ def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
         manifest=current[1] if current else None,
         embeddings_sha256=imported_sha,
         on_model_change=config.on_model_change, wal_base_seq=wal_base_seq,
-        wal_last_seq=wal_last_seq, data_dir=config.data_dir, embedder=client.display)
+        wal_last_seq=wal_last_seq, data_dir=config.data_dir, embedder=client.display,
+        catalog_format=catalog_format, csv_delimiter=delimiter)
     return facts, current[0] if current else None
 
 
@@ -157,7 +168,8 @@ def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = Tru
 
 def _read_catalog_file(config: IndexConfig, facts: Facts) -> tuple[Catalog, LoadReport]:
     try:
-        catalog, report = read_catalog(Path(config.catalog), facts.columns)
+        catalog, report = read_catalog(Path(config.catalog), facts.columns,
+                                       csv_delimiter=delimiter_option(config.csv_delimiter))
     except CatalogError as exc:
         raise StartupError(str(exc)) from None
     if len(catalog) == 0:

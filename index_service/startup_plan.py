@@ -8,8 +8,9 @@ The rules, in this order:
    (StartupError), or with `--on-model-change rebuild` re-embed: the stored catalog (live updates
    included) when the catalog file is unchanged, else the file; writes logged after the build
    are re-embedded as they are replayed (`Plan.reembed_logged_upserts`).
-2. Same catalog file (sha256), column mapping and imported embeddings, same index type and build
-   parameters: LOAD, embedding nothing.
+2. Same catalog file (sha256), format and CSV delimiter (as detected or forced: the same bytes
+   read with another delimiter are other products), column mapping and imported embeddings,
+   same index type and build parameters: LOAD, embedding nothing.
 3. Same data, another index type or build parameters: REINDEX the stored catalog and embeddings
    (no embedding; compacted live updates kept).
 4. Otherwise (the file changed, or no build yet): BUILD from the file, embedding every product
@@ -48,6 +49,8 @@ class Facts:
     wal_last_seq: int = 0               # its last acknowledged write
     data_dir: str = ""                  # for messages
     embedder: str = ""                  # for messages
+    catalog_format: str = "csv"         # "csv", "jsonl" or "parquet"
+    csv_delimiter: str = ","            # the delimiter a read would use ("" unless CSV)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ def _model_change(f: Facts) -> str | None:
 def _same_data(f: Facts) -> bool:
     m = f.manifest
     return (m is not None and m.get("catalog_sha256") == f.catalog_sha256
+            and m.get("catalog_format", "csv") == f.catalog_format  # builds before formats: CSV
+            and m.get("csv_delimiter", ",") == f.csv_delimiter
             and m.get("columns") == f.columns
             and (f.embeddings_sha256 is None or m.get("embeddings_sha256") == f.embeddings_sha256))
 

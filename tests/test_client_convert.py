@@ -60,9 +60,11 @@ def test_search_response_becomes_hits_with_timing():
 
 def test_stats_model_info_embed_page_and_write_results():
     stats = convert.stats_from_proto(index_pb2.Stats(product_count=7, dimension=384,
-                                                     model_name="m", index_type="flat", max_k=50))
+                                                     model_name="m", index_type="flat", max_k=50,
+                                                     catalog_format="csv", csv_delimiter=";"))
     assert (stats.product_count, stats.dimension, stats.index_type, stats.max_k) == (
         7, 384, "flat", 50)
+    assert (stats.catalog_format, stats.csv_delimiter) == ("csv", ";")
     info = convert.model_info_from_proto(embedder_pb2.ModelInfo(
         model_name="m", dimension=384, max_seq_length=256, normalized=True,
         max_texts_per_request=1024))

@@ -172,3 +172,33 @@ def test_filter_values_are_quoted_not_pasted(shared_embedder, shared_milvus, tmp
             assert search_ids(stub, "oak desk", filter=pb.Filter(brands=[brand + "x"])) == []
     finally:
         assert replica.terminate() == 0
+
+
+def test_a_read_token_reads_and_cannot_write_on_the_milvus_store(shared_embedder, shared_milvus,
+                                                                  tmp_path):
+    read, write = "storefront-read-0123456789", "catalog-writer-0123456789"
+    (tmp_path / "read").write_text(read + "\n")
+    (tmp_path / "write").write_text(write + "\n")
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"),
+                            shared_milvus.uri, collection_name(), "--token-file",
+                            str(tmp_path / "write"), "--read-token-file", str(tmp_path / "read"))
+    stub = index_stub(replica)
+
+    def as_(token):
+        return (("authorization", f"Bearer {token}"),)
+    upsert = pb.UpsertProductsRequest(products=[pb.Product(id="n1", title="Teak garden bench")])
+    try:
+        reply = stub.Search(pb.SearchRequest(query="oak desk", k=3), timeout=30, metadata=as_(read))
+        assert reply.hits
+        code, details = status_of(lambda: stub.UpsertProducts(upsert, timeout=60,
+                                                              metadata=as_(read)))
+        assert code == grpc.StatusCode.PERMISSION_DENIED and "UpsertProducts" in details
+        code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="n1"),
+                                                    timeout=30, metadata=as_(read)))
+        assert code == grpc.StatusCode.NOT_FOUND  # nothing was written
+        assert stub.UpsertProducts(upsert, timeout=60, metadata=as_(write)).upserted == 1
+        code, _ = status_of(lambda: stub.Search(pb.SearchRequest(query="oak desk", k=3),
+                                                timeout=30))
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert replica.terminate() == 0, replica.output()

@@ -58,6 +58,22 @@ def test_a_changed_file_or_mapping_rebuilds_from_the_file(change):
     assert "2 writes logged after seq 7 are re-applied" in p.notes[0]
 
 
+@pytest.mark.parametrize("change", [{"csv_delimiter": ";"}, {"catalog_format": "jsonl",
+                                                             "csv_delimiter": ""}])
+def test_the_same_bytes_read_another_way_rebuild(change):
+    """A forced --csv-delimiter (or a format) other than the build's: the same file is other
+    products, so the build is not served."""
+    built = {**BUILT, "catalog_format": "csv", "csv_delimiter": ","}
+    assert plan(replace(SERVED, manifest=built)).action == LOAD
+    p = plan(replace(SERVED, manifest=built, **change))
+    assert (p.action, p.wal_sequence) == (BUILD, 7)
+
+
+def test_a_build_from_before_formats_is_a_comma_csv_build():
+    assert plan(SERVED).action == LOAD  # BUILT has neither catalog_format nor csv_delimiter
+    assert plan(replace(SERVED, csv_delimiter=";")).action == BUILD
+
+
 def test_the_checkpoint_counts_when_it_is_past_the_build():
     assert plan(replace(SERVED, catalog_sha256="bbb", wal_base_seq=8)).wal_sequence == 8
 

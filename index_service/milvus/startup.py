@@ -26,6 +26,7 @@ from pymilvus import MilvusClient
 from servekit.errors import ServiceError, Unavailable
 
 from .. import artifacts
+from ..catalog_files import delimiter_option
 from ..catalog_reader import CatalogError, parse_columns_spec, read_catalog
 from ..config import IndexConfig
 from ..embedder_client import EmbedderClient
@@ -209,7 +210,8 @@ def _fill(client, calls, config, embedder, target, version, progress, previous) 
     _create(client, config, target.dimension, version)
     bm25 = schema.SPARSE in _fields(client, collection, target.dimension)
     try:
-        catalog, report = read_catalog(Path(config.catalog), target.columns)
+        catalog, report = read_catalog(Path(config.catalog), target.columns,
+                                       csv_delimiter=delimiter_option(config.csv_delimiter))
     except CatalogError as exc:
         raise StartupError(str(exc)) from None
     if len(catalog) == 0:
@@ -222,6 +224,7 @@ def _fill(client, calls, config, embedder, target, version, progress, previous) 
                   heartbeat=beat)
     ready = {**record, "status": "ready", "heartbeat": time.time(), "written": len(catalog),
              "median_price": catalog.median_price, "embeddings_source": source,
+             "catalog_format": report.catalog_format, "csv_delimiter": report.csv_delimiter,
              "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              "catalog_path": str(Path(config.catalog).resolve())}
     build_info.write(client, collection, ready, timeout)

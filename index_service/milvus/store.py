@@ -87,7 +87,9 @@ class MilvusStore(Store):
         return {"product_count": self.count(), "dimension": self.dimension,
                 "model_name": info["model_name"], "index_type": self.index_type,
                 "catalog_sha256": info["catalog_sha256"], "built_at": info.get("built_at", ""),
-                "wal_sequence": 0, "lexical_vocabulary_size": 0}
+                "wal_sequence": 0, "lexical_vocabulary_size": 0,
+                "catalog_format": info.get("catalog_format", "csv"),
+                "csv_delimiter": info.get("csv_delimiter", ",")}
 
     def close(self) -> None:
         if self._watch is not None:

@@ -214,7 +214,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("product_count", "dimension", "model_name", "index_type", "catalog_sha256", "built_at", "embedder_target", "max_k", "max_batch_products", "query_cache_hits", "query_cache_misses", "wal_sequence", "lexical_vocabulary_size", "store")
+    __slots__ = ("product_count", "dimension", "model_name", "index_type", "catalog_sha256", "built_at", "embedder_target", "max_k", "max_batch_products", "query_cache_hits", "query_cache_misses", "wal_sequence", "lexical_vocabulary_size", "store", "catalog_format", "csv_delimiter")
     PRODUCT_COUNT_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,8 @@ class Stats(_message.Message):
     WAL_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LEXICAL_VOCABULARY_SIZE_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
+    CATALOG_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CSV_DELIMITER_FIELD_NUMBER: _ClassVar[int]
     product_count: int
     dimension: int
     model_name: str
@@ -243,4 +245,6 @@ class Stats(_message.Message):
     wal_sequence: int
     lexical_vocabulary_size: int
     store: str
-    def __init__(self, product_count: _Optional[int] = ..., dimension: _Optional[int] = ..., model_name: _Optional[str] = ..., index_type: _Optional[str] = ..., catalog_sha256: _Optional[str] = ..., built_at: _Optional[str] = ..., embedder_target: _Optional[str] = ..., max_k: _Optional[int] = ..., max_batch_products: _Optional[int] = ..., query_cache_hits: _Optional[int] = ..., query_cache_misses: _Optional[int] = ..., wal_sequence: _Optional[int] = ..., lexical_vocabulary_size: _Optional[int] = ..., store: _Optional[str] = ...) -> None: ...
+    catalog_format: str
+    csv_delimiter: str
+    def __init__(self, product_count: _Optional[int] = ..., dimension: _Optional[int] = ..., model_name: _Optional[str] = ..., index_type: _Optional[str] = ..., catalog_sha256: _Optional[str] = ..., built_at: _Optional[str] = ..., embedder_target: _Optional[str] = ..., max_k: _Optional[int] = ..., max_batch_products: _Optional[int] = ..., query_cache_hits: _Optional[int] = ..., query_cache_misses: _Optional[int] = ..., wal_sequence: _Optional[int] = ..., lexical_vocabulary_size: _Optional[int] = ..., store: _Optional[str] = ..., catalog_format: _Optional[str] = ..., csv_delimiter: _Optional[str] = ...) -> None: ...
