@@ -17,7 +17,9 @@ Layers (one job per module):
              app's recipe), catalog_files/ (CSV with its delimiter, JSON Lines, Parquet -> one
              table of strings), columns.py (compact string storage), vectors/ (FAISS backends),
              artifacts.py (the build directory: names, atomic save/load), durable_io.py (fsync)
-  start-up   startup_plan.py (the pure decision: load, reindex, re-embed or build),
+  start-up   catalog_source.py (what both stores start from: the catalog file, the embedder's
+             model, the vectors), startup_plan.py (the pure decision: load, reindex, re-embed
+             or build),
              startup.py (carries it out, replays the log), build.py (embedding, import, index)
   outside    embedder_client.py (the channel to the embedder, query-vector cache)
 """

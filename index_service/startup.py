@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from servekit.errors import ServiceError
 
 from . import artifacts, vectors
-from .build import embed_all, import_embeddings, write_artifacts
+from .build import write_artifacts
 from .catalog import Catalog
 from .catalog_files import identity as catalog_identity
 from .catalog_files import delimiter_option
-from .catalog_reader import CatalogError, LoadReport, parse_columns_spec, read_catalog
+from .catalog_reader import CatalogError, LoadReport
+from .catalog_source import (catalog_settings, embedded_vectors, embedder_model,
+                             imported_vectors, read_catalog_file)
 from .compaction import Compactor
 from .config import IndexConfig
 from .embedder_client import EmbedderClient
@@ -102,25 +103,14 @@ def _stored_report(manifest: dict, csv_path: Path, catalog: Catalog) -> LoadRepo
 def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
            wal_last_seq: int) -> tuple[Facts, Path | None]:
     """What the plan is decided on (the embedder is waited for here), and the served build."""
-    csv_path = Path(config.catalog)
-    if not csv_path.is_file():
-        raise StartupError(f"{csv_path}: no such catalog file")
-    try:
-        mapping = parse_columns_spec(config.columns)
-    except ValueError as exc:
-        raise StartupError(str(exc)) from None
+    csv_path, mapping = catalog_settings(config)
     try:  # format and delimiter (cheap: the first lines of a CSV file) belong to the build
         catalog_format, delimiter = catalog_identity(csv_path, delimiter_option(config.csv_delimiter))
     except CatalogError as exc:
         raise StartupError(str(exc)) from None
     catalog_sha = artifacts.sha256_file(csv_path)
     imported_sha = artifacts.sha256_file(Path(config.embeddings)) if config.embeddings else None
-    try:
-        client.wait_serving(config.embedder_wait_s)
-        model = client.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)
-    except ServiceError as exc:
-        raise StartupError(f"cannot start: {exc.message} (waited {config.embedder_wait_s:g} s; "
-                           f"is the embedder running?)") from None
+    model = embedder_model(config, client)
     current = artifacts.current_build(Path(config.data_dir))
     facts = Facts(
         catalog_sha256=catalog_sha, columns=mapping, model=model,
@@ -151,7 +141,7 @@ def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = Tru
         catalog = Catalog.load(build_dir / artifacts.CATALOG_DIR)
         report = _stored_report(facts.manifest, Path(config.catalog), catalog)
     else:
-        catalog, report = _read_catalog_file(config, facts)
+        catalog, report = read_catalog_file(config, facts.columns)
     embeddings, source = _vectors(start_plan, config, client, facts, catalog, report, build_dir,
                                   progress)
     manifest = _base_manifest(config, facts, start_plan, source)
@@ -166,18 +156,6 @@ def prepare(config: IndexConfig, client: EmbedderClient, *, progress: bool = Tru
     return Snapshot.load(new_dir, manifest, config.index_params), start_plan
 
 
-def _read_catalog_file(config: IndexConfig, facts: Facts) -> tuple[Catalog, LoadReport]:
-    try:
-        catalog, report = read_catalog(Path(config.catalog), facts.columns,
-                                       csv_delimiter=delimiter_option(config.csv_delimiter))
-    except CatalogError as exc:
-        raise StartupError(str(exc)) from None
-    if len(catalog) == 0:
-        raise StartupError(f"{config.catalog}: no products (every row lacks a title, or the file "
-                           "has no rows)")
-    return catalog, report
-
-
 def _vectors(start_plan: Plan, config: IndexConfig, client: EmbedderClient, facts: Facts,
              catalog: Catalog, report: LoadReport, build_dir: Path | None,
              progress: bool) -> tuple[np.ndarray, tuple[str | None, str]]:
@@ -188,20 +166,9 @@ def _vectors(start_plan: Plan, config: IndexConfig, client: EmbedderClient, fact
         return (np.load(build_dir / artifacts.EMBEDDINGS_FILE),
                 (facts.manifest.get("embeddings_sha256"), facts.manifest.get("embeddings_source")))
     if start_plan.import_embeddings:
-        try:
-            vectors_ = import_embeddings(Path(config.embeddings), catalog, report, dimension)
-        except ValueError as exc:
-            raise StartupError(str(exc)) from None
-        return vectors_, (facts.embeddings_sha256, f"imported from {config.embeddings}")
-    log.info("embedding %d products through the embedder at %s", len(catalog), client.display)
-    try:
-        vectors_ = embed_all(client, catalog.search_texts(), dimension=dimension,
-                             batch_size=config.build_batch_size,
-                             concurrency=config.build_concurrency,
-                             timeout_s=config.build_timeout_s, progress=progress)
-    except ServiceError as exc:
-        raise StartupError(f"build failed: {exc.message}") from None
-    return vectors_, (None, "embedder")
+        return (imported_vectors(config, catalog, report, dimension),
+                (facts.embeddings_sha256, f"imported from {config.embeddings}"))
+    return embedded_vectors(config, client, catalog, dimension, progress), (None, "embedder")
 
 
 def _base_manifest(config: IndexConfig, facts: Facts, start_plan: Plan,

@@ -216,6 +216,19 @@ class Translation:
         return [sys.executable if a == "python" else a for a in argv]
 
 
+def _compose_world(compose, tmp_path, monkeypatch) -> tuple[Translation, Path]:
+    """Nothing but the compose file configures the services: no EMBEDDER_/INDEX_/RECSYS_
+    variables of ours leak in; the secrets are made as `make secrets` makes them (into a tmp dir)."""
+    for key in list(os.environ):
+        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
+            monkeypatch.delenv(key)
+    secrets_dir = tmp_path / "secrets"
+    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return Translation(compose, tmp_path / "volumes", secrets_dir), secrets_dir
+
+
 def _healthcheck(translation, name, service) -> subprocess.CompletedProcess:
     argv = translation.command(name, service["healthcheck"]["test"][1:])  # after "CMD"
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -223,14 +236,7 @@ def _healthcheck(translation, name, service) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, monkeypatch):
-    for key in list(os.environ):  # nothing but the compose file configures the services
-        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
-            monkeypatch.delenv(key)
-    secrets_dir = tmp_path / "secrets"
-    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    translation = Translation(compose, tmp_path / "volumes", secrets_dir)
+    translation, secrets_dir = _compose_world(compose, tmp_path, monkeypatch)
     for local in translation.paths.values():
         if not local.is_relative_to(secrets_dir):
             local.mkdir(parents=True, exist_ok=True)
@@ -324,14 +330,7 @@ def test_healthcheck_script_exits_1_until_the_server_is_serving():
 def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_path, monkeypatch):
     """The profile's embedder and both index replicas, with exactly the compose environment, over
     a real Milvus (the pip-installable 2.3.5 standing in for the milvusdb/milvus image)."""
-    for key in list(os.environ):
-        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
-            monkeypatch.delenv(key)
-    secrets_dir = tmp_path / "secrets"
-    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    translation = Translation(compose, tmp_path / "volumes", secrets_dir)
+    translation, secrets_dir = _compose_world(compose, tmp_path, monkeypatch)
     milvus = milvus_server.MilvusServer(tmp_path / "milvus").start()
     translation.ports[("milvus", "19530")] = int(milvus.uri.rsplit(":", 1)[1])
     started = []

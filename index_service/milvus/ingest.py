@@ -1,6 +1,5 @@
-"""The first fill of an empty collection: the catalog file read with the app's recipe, every
-product embedded through the embedder (the same batching and progress bar as the FAISS store's
-build) or its vectors imported (--embeddings), then written in batches. Upserts are idempotent,
+"""The first fill of an empty collection: the catalog's rows (read and embedded, or imported, by
+catalog_source.py, as for the FAISS store's build) written in batches. Upserts are idempotent,
 so a fill that died half-way is simply done again by the next replica.
 """
 from __future__ import annotations
@@ -8,44 +7,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from servekit.errors import ServiceError
-
-from ..build import embed_all, import_embeddings
 from ..catalog import Catalog
-from ..catalog_reader import LoadReport
-from ..config import IndexConfig
-from ..embedder_client import EmbedderClient
 from ..startup_plan import StartupError
 from . import schema
 from .errors import MilvusCalls
 
 log = logging.getLogger("index_service.milvus")
 WRITE_BATCH = 500
-
-
-def catalog_vectors(config: IndexConfig, embedder: EmbedderClient, catalog: Catalog,
-                    report: LoadReport, dimension: int, progress: bool) -> tuple[np.ndarray, str]:
-    """(vectors in catalog order, where they came from)."""
-    if config.embeddings:
-        try:
-            vectors = import_embeddings(Path(config.embeddings), catalog, report, dimension)
-        except ValueError as exc:
-            raise StartupError(str(exc)) from None
-        return vectors, f"imported from {config.embeddings}"
-    log.info("embedding %d products through the embedder at %s", len(catalog), embedder.display)
-    try:
-        vectors = embed_all(embedder, catalog.search_texts(), dimension=dimension,
-                            batch_size=config.build_batch_size,
-                            concurrency=config.build_concurrency,
-                            timeout_s=config.build_timeout_s, progress=progress)
-    except ServiceError as exc:
-        raise StartupError(f"build failed: {exc.message}") from None
-    return vectors, "embedder"
 
 
 def rows_of(catalog: Catalog, vectors: np.ndarray, bm25: bool, start: int, end: int) -> list[dict]:

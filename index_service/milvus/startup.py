@@ -23,17 +23,16 @@ from pathlib import Path
 
 from pymilvus import MilvusClient
 
-from servekit.errors import ServiceError, Unavailable
+from servekit.errors import Unavailable
 
 from .. import artifacts
-from ..catalog_files import delimiter_option
-from ..catalog_reader import CatalogError, parse_columns_spec, read_catalog
+from ..catalog_source import catalog_settings, catalog_vectors, embedder_model, read_catalog_file
 from ..config import IndexConfig
 from ..embedder_client import EmbedderClient
 from ..startup_plan import StartupError
 from . import build_info, schema
 from .errors import MilvusCalls
-from .ingest import catalog_vectors, write_catalog
+from .ingest import write_catalog
 from .store import MilvusStore
 
 log = logging.getLogger("index_service.milvus")
@@ -85,20 +84,9 @@ def open_milvus_store(config: IndexConfig, embedder: EmbedderClient, *,
 
 
 def _target(config: IndexConfig, embedder: EmbedderClient) -> Target:
-    catalog = Path(config.catalog)
-    if not catalog.is_file():
-        raise StartupError(f"{catalog}: no such catalog file")
-    try:
-        columns = parse_columns_spec(config.columns)
-    except ValueError as exc:
-        raise StartupError(str(exc)) from None
+    catalog, columns = catalog_settings(config)
     sha = artifacts.sha256_file(catalog)
-    try:
-        embedder.wait_serving(config.embedder_wait_s)
-        model, dimension = embedder.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)
-    except ServiceError as exc:
-        raise StartupError(f"cannot start: {exc.message} (waited {config.embedder_wait_s:g} s; "
-                           "is the embedder running?)") from None
+    model, dimension = embedder_model(config, embedder)
     return Target(sha, columns, model, dimension, f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -209,14 +197,7 @@ def _fill(client, calls, config, embedder, target, version, progress, previous) 
         client.drop_collection(collection, timeout=timeout)  # never served: another catalog's
     _create(client, config, target.dimension, version)
     bm25 = schema.SPARSE in _fields(client, collection, target.dimension)
-    try:
-        catalog, report = read_catalog(Path(config.catalog), target.columns,
-                                       csv_delimiter=delimiter_option(config.csv_delimiter))
-    except CatalogError as exc:
-        raise StartupError(str(exc)) from None
-    if len(catalog) == 0:
-        raise StartupError(f"{config.catalog}: no products (every row lacks a title, or the file "
-                           "has no rows)")
+    catalog, report = read_catalog_file(config, target.columns)
     vectors, source = catalog_vectors(config, embedder, catalog, report, target.dimension,
                                       progress)
     beat = _Heartbeat(client, collection, record, timeout)
