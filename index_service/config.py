@@ -5,10 +5,13 @@ Precedence: command-line flag > environment variable INDEX_<NAME> > default.
 """
 from __future__ import annotations
 
+import math
 import socket
 from dataclasses import dataclass
 
 from servekit.flags import config_from_args
+
+from .fusion import FUSIONS, MAX_CANDIDATES, HybridDefaults
 
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -76,6 +79,15 @@ _HELP = {
                          "--hnsw-ef-construction, --hnsw-ef-search) or flat (exact)",
     "milvus_timeout_s": "deadline of one Milvus call (shortened to the caller's deadline)",
     "milvus_retry_s": "at start, seconds between attempts to reach Milvus (retried until it answers)",
+    "hybrid_fusion": "how MODE_HYBRID fuses the semantic and lexical rankings when a request "
+                     "leaves HybridParams.fusion unset: rrf (reciprocal rank fusion) or weighted "
+                     "(alpha x semantic + (1 - alpha) x lexical, min-max normalized scores); "
+                     "`recsys evaluate --sweep-fusion` finds the best for a catalog",
+    "hybrid_alpha": "weighted fusion's semantic weight, 0 to 1, when a request leaves "
+                    "HybridParams.alpha unset",
+    "hybrid_candidates": "rows hybrid search takes from each ranking when a request leaves "
+                         f"HybridParams.candidates unset, 1 to {MAX_CANDIDATES}; 0 = the whole "
+                         "filtered ranking up to 1000 products, else max(1000, 10 x (offset + k))",
 }
 
 
@@ -134,6 +146,9 @@ class IndexConfig:
     milvus_index_type: str = "hnsw"
     milvus_timeout_s: float = 5.0
     milvus_retry_s: float = 2.0
+    hybrid_fusion: str = "rrf"
+    hybrid_alpha: float = 0.5
+    hybrid_candidates: int = 0
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
@@ -148,6 +163,9 @@ class IndexConfig:
         """What is wrong with these settings, or None."""
         if not self.catalog:
             return "--catalog (or INDEX_CATALOG) is required"
+        hybrid = self._hybrid_problem()
+        if hybrid:
+            return hybrid
         if self.store not in STORES:
             return f"--store must be one of {', '.join(STORES)}, got {self.store!r}"
         if self.store == "faiss" and not self.data_dir:
@@ -174,6 +192,21 @@ class IndexConfig:
         if not self.embedder.strip():
             return "--embedder must name at least one address"
         return None
+
+    def _hybrid_problem(self) -> str | None:
+        if self.hybrid_fusion not in FUSIONS:
+            return f"--hybrid-fusion must be one of {', '.join(FUSIONS)}, got {self.hybrid_fusion!r}"
+        if not (math.isfinite(self.hybrid_alpha) and 0 <= self.hybrid_alpha <= 1):
+            return f"--hybrid-alpha must be a number from 0 to 1, got {self.hybrid_alpha}"
+        if not 0 <= self.hybrid_candidates <= MAX_CANDIDATES:
+            return (f"--hybrid-candidates must be between 0 (automatic) and {MAX_CANDIDATES}, got "
+                    f"{self.hybrid_candidates}")
+        return None
+
+    @property
+    def hybrid(self) -> HybridDefaults:
+        """What a hybrid search gets for the HybridParams fields it leaves unset."""
+        return HybridDefaults(self.hybrid_fusion, self.hybrid_alpha, self.hybrid_candidates)
 
     def _milvus_problem(self) -> str | None:
         if self.milvus_consistency not in MILVUS_CONSISTENCY:
