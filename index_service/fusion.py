@@ -21,16 +21,19 @@ no gaps); a row absent from one ranking gets 0 from it (the lexical ranking hold
 share at least one term with the query). Ties: the lower key first. Defaults rrf_k=60, weights 1.
 
 Weighted (fusion "weighted"): score(row) = alpha * minmax(semantic score) + (1 - alpha) *
-minmax(lexical score), over the union of both candidate lists. Each side is min-max normalized
-over its own candidate list, per query: (s - min) / (max - min), so its best candidate gets 1 and
-its worst 0, whatever the scale (cosine, TF-IDF cosine, unbounded BM25). A side whose candidates
-all score the same (one candidate, say) normalizes to 1 for each: a match is a match. A row
-missing from a list gets 0 from that side, and a list with no candidates contributes nothing. The
-fused score is in [0, 1]. Ties: the row that is a candidate on the weightier side first (alpha for
-semantic, 1 - alpha for lexical, summed over the lists it is in), then the lower key. So alpha 1
-gives exactly the semantic order, and alpha 0 the lexical order followed by the rows with no
-lexical match in key order: on the FAISS store, exactly MODE_LEXICAL's order (it pads with
-zero-score rows in catalog order), as long as the lists are not cut (below).
+minmax(lexical score), over the union of both candidate lists, per query: (s - low) / (high -
+low), so each side's best candidate gets 1 whatever the scale (cosine, TF-IDF cosine, unbounded
+BM25). Semantic: low is its list's lowest score. Lexical: the lexical list holds only rows sharing
+a term with the query, so a row of the union missing from it scores 0 there, and low is 0 (its
+list's lowest score when every row of the union is in it): the weakest real match stays above a
+row with no match instead of falling to the same 0. A side whose scores are all equal (one
+candidate, say) normalizes to 1 for each: a match is a match. A row missing from a list gets 0
+from that side, and an empty list contributes nothing. The fused score is in [0, 1]. Ties: the
+row that is a candidate on the weightier side first (alpha for semantic, 1 - alpha for lexical,
+summed over the lists it is in), then the lower key. So alpha 1 gives exactly the semantic order,
+and alpha 0 the lexical order followed by the rows with no lexical match in key order: on the
+FAISS store, exactly MODE_LEXICAL's order (it pads with zero-score rows in catalog order), as long
+as the lists are not cut (below).
 
 Depth: each ranking is taken `candidate_depth(offset, k, n_allowed, candidates)` rows deep. With
 candidates 0 (automatic, the default): the whole filtered ranking when at most FULL_RANKING_MAX
@@ -177,12 +180,15 @@ def rrf_scores(semantic_rows, lexical_rows, params: HybridParams) -> tuple[np.nd
     return top_ranked(scores, rows, rows.size)
 
 
-def minmax(scores) -> np.ndarray:
-    """Scores -> [0, 1] (float64): (s - min) / (max - min); all 1.0 when they are all equal."""
+def minmax(scores, floor: float | None = None) -> np.ndarray:
+    """Scores -> [0, 1] (float64): (s - low) / (max - low), low = min(scores), or `floor` when
+    lower; all 1.0 when max == low (every score equal, one score)."""
     values = np.asarray(scores, dtype=np.float64)
     if not values.size:
         return values
     low, high = values.min(), values.max()
+    if floor is not None:
+        low = min(low, floor)
     if high == low:
         return np.ones_like(values)
     return (values - low) / (high - low)
@@ -191,16 +197,19 @@ def minmax(scores) -> np.ndarray:
 def weighted_scores(semantic_rows, semantic_scores, lexical_rows, lexical_scores,
                     alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """alpha * minmax(semantic) + (1 - alpha) * minmax(lexical) over the union of both lists:
-    (scores, rows), best first; ties: a candidate on the weightier side first, then lower row."""
+    (scores, rows), best first; ties: a candidate on the weightier side first, then lower row.
+    A row missing from the lexical list shares no term with the query: its lexical score, 0,
+    takes part in the lexical side's min-max (see the module docstring)."""
     sem, lex = _key_arrays(semantic_rows, lexical_rows)
     rows = np.union1d(sem, lex)
     scores = np.zeros(rows.size, dtype=np.float64)
     presence = np.zeros(rows.size, dtype=np.float64)  # the weights of the lists a row is in
-    for ranking, side_scores, weight in ((sem, semantic_scores, alpha),
-                                         (lex, lexical_scores, 1.0 - alpha)):
+    lexical_floor = 0.0 if lex.size < rows.size else None
+    for ranking, side_scores, weight, floor in ((sem, semantic_scores, alpha, None),
+                                                (lex, lexical_scores, 1.0 - alpha, lexical_floor)):
         if ranking.size:
             at = np.searchsorted(rows, ranking)
-            scores[at] += weight * minmax(side_scores)
+            scores[at] += weight * minmax(side_scores, floor)
             presence[at] += weight
     order = np.lexsort((-presence, -scores))  # stable: what still ties keeps ascending rows
     return scores[order], rows[order]

@@ -117,21 +117,38 @@ def test_top_ranked_matches_a_full_stable_sort():
 
 def test_minmax_edge_cases():
     np.testing.assert_allclose(minmax([0.9, 0.5, 0.1]), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(minmax([4.0, 2.0], floor=0.0), [1.0, 0.5])  # low: the floor
+    np.testing.assert_allclose(minmax([4.0, 2.0], floor=3.0), [1.0, 0.0])  # low: the minimum
+    assert minmax([2.0], floor=0.0).tolist() == [1.0]
     assert minmax(np.array([0.25], dtype=np.float32)).tolist() == [1.0]  # one candidate: a match
     assert minmax([3.0, 3.0, 3.0]).tolist() == [1.0, 1.0, 1.0]        # all equal: each a match
     assert minmax([]).tolist() == []
 
 
 def test_weighted_known_by_hand():
-    # semantic 3: 1, 1: 0.5, 2: 0; lexical 1: 1, 0: 0 (after min-max)
+    # semantic (min-max over its list) 3: 1, 1: 0.5, 2: 0; lexical: rows 2 and 3 share no term
+    # (score 0), so its low is 0: 1: 2/2 = 1, 0: 1/2 = 0.5
     scores, rows = weighted_scores([3, 1, 2], [0.9, 0.5, 0.1], [1, 0], [2.0, 1.0], 0.5)
-    # 1: .25 + .5, 3: .5, then 0 and 2 tie at 0, each a candidate of a list weighing 0.5: key order
-    assert rows.tolist() == [1, 3, 0, 2]
-    np.testing.assert_allclose(scores, [0.75, 0.5, 0.0, 0.0])
+    assert rows.tolist() == [1, 3, 0, 2]  # 1: .25 + .5, 3: .5, 0: .25, 2: 0
+    np.testing.assert_allclose(scores, [0.75, 0.5, 0.25, 0.0])
     scores, rows = weighted_scores([3, 1, 2], [0.9, 0.5, 0.1], [1, 0], [2.0, 1.0], 0.2)
-    # 1: .1 + .8 = .9, 3: .2, 2: 0 (semantic weighs .2), 0: 0 (lexical weighs .8): 0 first
-    assert rows.tolist() == [1, 3, 0, 2]
-    np.testing.assert_allclose(scores, [0.9, 0.2, 0.0, 0.0])
+    assert rows.tolist() == [1, 0, 3, 2]  # 1: .1 + .8, 0: .4, 3: .2, 2: 0
+    np.testing.assert_allclose(scores, [0.9, 0.4, 0.2, 0.0])
+    # 0 and 2 both fused to 0: the one in the weightier list (lexical, .8) first
+    _, rows = weighted_scores([3, 2], [0.9, 0.1], [3, 0], [1.0, 1.0], 0.2)
+    assert rows.tolist() == [3, 0, 2]
+
+
+def test_the_weakest_lexical_match_stays_above_a_row_with_no_match():
+    """Min-max over the matches alone would send the weakest match to 0, like a non-match."""
+    sem, sem_scores = [5, 7, 6], [0.9, 0.5, 0.3]         # 5 shares no term with the query
+    lex, lex_scores = [6, 7], [0.40, 0.39]
+    _, rows = weighted_scores(sem, sem_scores, lex, lex_scores, 0.1)
+    # 7: .1 x 1/3 + .9 x .39/.40, 6: .9, 5: .1 (over the matches alone 7 would get .1 x 1/3 only)
+    assert rows.tolist() == [7, 6, 5]
+    # when every row of the union matches, the lexical side is min-max over its list
+    scores, rows = weighted_scores([1, 2], [0.5, 0.5], [1, 2], [0.40, 0.39], 0.0)
+    assert rows.tolist() == [1, 2] and scores.tolist() == [1.0, 0.0]
 
 
 def test_a_product_in_one_list_only_scores_zero_on_the_other_side():
@@ -180,10 +197,12 @@ def test_alpha_1_and_0_orders_hold_on_random_rankings_with_ties():
 
 
 def test_weighted_fusion_is_scale_free():
-    """BM25 (unbounded) and TF-IDF (cosine) fuse alike: min-max undoes any scale and offset."""
+    """BM25 (unbounded) and TF-IDF (cosine) fuse alike: each side's scale drops out (lexical scores
+    share their zero, no shared term; the semantic side's offset drops out too)."""
     sem, sem_scores, lex, lex_scores = [4, 2, 9, 1], [0.7, 0.6, 0.3, 0.2], [9, 4, 3], [0.5, 0.4, 0.1]
     base = weighted_scores(sem, sem_scores, lex, lex_scores, 0.3)
-    scaled = weighted_scores(sem, sem_scores, lex, [87 * s + 3 for s in lex_scores], 0.3)
+    scaled = weighted_scores(sem, [5 * s - 2 for s in sem_scores], lex, [87 * s for s in lex_scores],
+                             0.3)
     assert base[1].tolist() == scaled[1].tolist()
     np.testing.assert_allclose(base[0], scaled[0])
 
