@@ -83,6 +83,10 @@ def evaluate(client: RecsysClient, ks: Sequence[int] = DEFAULT_KS, modes: Sequen
     if stats.max_k and depth > stats.max_k:
         raise RecsysError(f"--k {max(ks)} needs {depth} hits per query, above the index service's "
                           f"max_k {stats.max_k}: use smaller K")
+    if sweep_fusion and not stats.hybrid_fusion:  # proto3 would drop fusion and alpha unread
+        raise RecsysError(f"the index service at {client.index_target} does not report "
+                          "Stats.hybrid_fusion: it predates weighted fusion, so every setting of "
+                          "--sweep-fusion would run its RRF; upgrade the service")
     settings = {mode: (mode, None) for mode in modes}
     if sweep_fusion:  # the modes' searches count for the sweep's settings of the same name
         settings.update(sweep_settings())

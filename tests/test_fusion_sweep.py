@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from client.cli import build_parser
+from client.errors import RecsysError
 from client.eval_report import write_report
 from client.evaluate import evaluate
 from client.fusion_sweep import (ALPHAS, choose_best, hybrid_names, split_halves, sweep_settings,
@@ -133,6 +134,16 @@ def test_sweep_chooses_on_even_positions_and_reports_on_odd(tmp_path):
                          tmp_path / "again")
     for name in ("fusion_sweep.json", "fusion_sweep.png", "report.md"):
         assert again[name].read_bytes() == paths[name].read_bytes(), name
+
+
+def test_a_service_without_weighted_fusion_is_refused():
+    class OldService(SweepStandIn):
+        def stats(self):
+            return Stats(product_count=12, dimension=3, model_name="m", index_type="flat", max_k=100)
+
+    with pytest.raises(RecsysError, match="predates weighted fusion"):
+        evaluate(OldService(), (5,), progress=False, sweep_fusion=True)
+    assert evaluate(OldService(), (5,), ("semantic",), progress=False).sweep is None
 
 
 def test_rrf_best_prints_rrf_flags():
