@@ -39,6 +39,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "milvus_store": ("bench.milvus_store", [], ["--size", "2k", "--queries", "30", "--seconds", "5"],
                      3600),
     "bm25_vs_tfidf": ("bench.bm25_vs_tfidf", [], ["--catalog", "data/products.csv"], 1800),
+    "fusion_sweep": ("bench.fusion_sweep", [], ["--catalogs", "product_lines"], 1800),
 }
 # Opt-in (--with-1m): a million products. HNSW is built with M 16 / efConstruction 64 and IVF with
 # 1024 lists (training 4*sqrt(N) = 4000 lists on 1M x 384 takes too long on 2 cores); flat at 1M is

@@ -27,7 +27,7 @@ _EXPORTS = {
                "ResourceExhaustedError", "ServerError", "UnauthenticatedError",
                "UnavailableError", "UnimplementedError"),
     "recsys_client": ("DEFAULT_EMBEDDER", "DEFAULT_INDEX", "RecsysClient"),
-    "types": ("MODES", "DeleteResult", "EmbedResult", "EmbedTiming", "Embedding", "Hit",
+    "types": ("FUSIONS", "MODES", "DeleteResult", "EmbedResult", "EmbedTiming", "Embedding", "Hit",
               "HybridParams", "ModelInfo", "Product", "ProductPage", "SearchParams",
               "SearchResult", "SearchTiming", "Stats", "UpsertResult"),
 }

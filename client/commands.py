@@ -5,8 +5,9 @@ import argparse
 import itertools
 
 from . import render
+from .errors import InvalidArgumentError
 from .recsys_client import RecsysClient
-from .types import MODES, SearchParams
+from .types import FUSIONS, MODES, HybridParams, SearchParams
 
 
 def _whole(minimum: int):
@@ -23,6 +24,16 @@ def _whole(minimum: int):
 
 
 _k, _offset = _whole(1), _whole(0)
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
 
 
 def _filter_options(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +66,26 @@ def _print(args: argparse.Namespace, value, text: str) -> None:
     print(render.to_json(value) if args.json else text)
 
 
+def _hybrid(args: argparse.Namespace) -> HybridParams | None:
+    """--fusion / --alpha / --candidates, which only hybrid search takes; None when none is given."""
+    given = [f"--{name}" for name in ("fusion", "alpha", "candidates")
+             if getattr(args, name) is not None]
+    if not given:
+        return None
+    if args.mode != "hybrid":
+        verb = "applies" if len(given) == 1 else "apply"
+        raise InvalidArgumentError(f"{', '.join(given)} {verb} to --mode hybrid only, not "
+                                   f"--mode {args.mode}")
+    return HybridParams(fusion=args.fusion, alpha=args.alpha, candidates=args.candidates)
+
+
 def run_search(args: argparse.Namespace, client: RecsysClient) -> None:
-    result = client.search(args.query, k=args.k, mode=args.mode, **_filters(args))
-    _print(args, result, render.search_text(result, f"{args.query!r} ({args.mode})"))
+    hybrid = _hybrid(args)
+    result = client.search(args.query, k=args.k, mode=args.mode, hybrid=hybrid, **_filters(args))
+    how = args.mode
+    if hybrid is not None and hybrid.fusion:
+        how += f", {hybrid.fusion}" + (f" alpha {hybrid.alpha:g}" if hybrid.alpha is not None else "")
+    _print(args, result, render.search_text(result, f"{args.query!r} ({how})"))
 
 
 def run_similar(args: argparse.Namespace, client: RecsysClient) -> None:
@@ -95,7 +123,16 @@ def register(add) -> None:
     p = add("search", help="products matching a text query", run=run_search)
     p.add_argument("query", help="what to look for, e.g. \"small folding computer desk\"")
     p.add_argument("--mode", choices=MODES, default="semantic",
-                   help="ranking: semantic (embeddings, default), lexical (TF-IDF), hybrid (RRF)")
+                   help="ranking: semantic (embeddings, default), lexical (TF-IDF), hybrid (both, "
+                        "fused)")
+    group = p.add_argument_group("hybrid fusion (--mode hybrid; default: the service's flags)")
+    group.add_argument("--fusion", choices=FUSIONS,
+                       help="rrf (reciprocal rank fusion) or weighted (alpha x semantic + "
+                            "(1 - alpha) x lexical, min-max normalized scores)")
+    group.add_argument("--alpha", type=_alpha, metavar="A",
+                       help="weighted fusion's semantic weight, 0 to 1")
+    group.add_argument("--candidates", type=_k, metavar="N",
+                       help="rows taken from each ranking (1 to 100000)")
     _filter_options(p)
 
     p = add("similar", help="products like a given one (never itself)", run=run_similar)

@@ -6,12 +6,13 @@ from typing import Iterable, Sequence
 
 from .errors import InvalidArgumentError
 from .generated.recsys.v1 import embedder_pb2, index_pb2
-from .types import (MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
+from .types import (FUSIONS, MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
                           HybridParams, ModelInfo, Product, ProductPage, SearchParams,
                           SearchResult, SearchTiming, Stats, UpsertResult)
 
 _MODE_TO_PROTO = {"semantic": index_pb2.MODE_SEMANTIC, "lexical": index_pb2.MODE_LEXICAL,
                   "hybrid": index_pb2.MODE_HYBRID}
+_FUSION_TO_PROTO = {"rrf": index_pb2.FUSION_RRF, "weighted": index_pb2.FUSION_WEIGHTED}
 
 
 def _optional(message, name: str):
@@ -56,7 +57,9 @@ def stats_from_proto(s: index_pb2.Stats) -> Stats:
                  max_batch_products=s.max_batch_products, query_cache_hits=s.query_cache_hits,
                  query_cache_misses=s.query_cache_misses, wal_sequence=s.wal_sequence,
                  lexical_vocabulary_size=s.lexical_vocabulary_size, store=s.store,
-                 catalog_format=s.catalog_format, csv_delimiter=s.csv_delimiter)
+                 catalog_format=s.catalog_format, csv_delimiter=s.csv_delimiter,
+                 hybrid_fusion=s.hybrid_fusion, hybrid_alpha=s.hybrid_alpha,
+                 hybrid_candidates=s.hybrid_candidates)
 
 
 # ---- index: arguments -> messages ----
@@ -112,14 +115,27 @@ def mode_to_proto(mode: str | int) -> int:
             f"unknown mode {mode!r}: use one of {', '.join(MODES)}") from None
 
 
+def fusion_to_proto(fusion: str | int | None) -> int:
+    """"rrf" | "weighted" (or an index_pb2.Fusion value; None: unspecified) -> the enum value."""
+    if fusion is None or isinstance(fusion, int):
+        return fusion or index_pb2.FUSION_UNSPECIFIED
+    try:
+        return _FUSION_TO_PROTO[fusion.lower()]
+    except (KeyError, AttributeError):
+        raise InvalidArgumentError(
+            f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}") from None
+
+
 def hybrid_to_proto(h: HybridParams | None) -> index_pb2.HybridParams | None:
     if h is None:
         return None
-    message = index_pb2.HybridParams()
-    for name in ("rrf_k", "semantic_weight", "lexical_weight"):
+    message = index_pb2.HybridParams(fusion=fusion_to_proto(h.fusion))
+    for name in ("rrf_k", "semantic_weight", "lexical_weight", "alpha"):
         value = getattr(h, name)
         if value is not None:
             setattr(message, name, float(value))
+    if h.candidates is not None:
+        message.candidates = int(h.candidates)
     return message
 
 

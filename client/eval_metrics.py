@@ -17,7 +17,7 @@ MRR, not of self-retrieval. A mode's figures are means over the products they ap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 MRR_DEPTH = 10
 MRR_KEY = f"mrr@{MRR_DEPTH}"
@@ -92,11 +92,13 @@ def relevant_sets(categories: Mapping[str, str]) -> dict[str, frozenset[str]]:
 
 
 def evaluate_mode(categories: Mapping[str, str], hits: Mapping[str, Sequence[str]],
-                  ks: Sequence[int]) -> ModeMetrics:
+                  ks: Sequence[int], queries: Iterable[str] | None = None) -> ModeMetrics:
     """Means over the catalog. categories: id -> short category for every product; hits: id ->
-    ranked hit ids of the query made of that product's title (every product must have an entry)."""
+    ranked hit ids of the query made of that product's title (every product must have an entry).
+    `queries`: only these products' queries count (relevance is still the whole catalog's)."""
     relevant = relevant_sets(categories)
-    per_product = [product_metrics(pid, list(hits[pid]), relevant[pid], ks) for pid in categories]
+    per_product = [product_metrics(pid, list(hits[pid]), relevant[pid], ks)
+                   for pid in (categories if queries is None else queries)]
     with_peers = [m for m in per_product if m.mrr is not None]
     metrics: dict[str, float | None] = {}
     for k in ks:

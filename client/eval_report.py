@@ -1,4 +1,6 @@
-"""The files of `python -m client evaluate`: metrics.json, report.md and metrics.png.
+"""The files of `python -m client evaluate`: metrics.json, report.md and metrics.png (and, with
+--sweep-fusion, client/sweep_report.py's fusion_sweep.json, fusion_sweep.png and report.md's
+"Fusion sweep" paragraph).
 
     report = EvalReport(catalog=sha256, model=name, products=N, category_products=M, ks=(1, 5, 10),
                         modes={"semantic": {"precision@5": 0.52, ...}, ...},
@@ -18,6 +20,8 @@ from typing import Mapping, Sequence
 
 from .errors import RecsysError
 from .eval_metrics import metric_keys
+from .fusion_sweep import FusionSweep
+from .sweep_report import sweep_markdown, write_sweep
 
 DECIMALS = 4
 EXAMPLE_QUERIES = ("cozy wooden chair for study table", "small folding computer desk",
@@ -50,6 +54,8 @@ class EvalReport:
     modes: Mapping[str, Mapping[str, float | None]]
     # query -> mode -> the top EXAMPLE_HITS titles.
     examples: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
+    # `evaluate --sweep-fusion`: the fusion sweep's figures.
+    sweep: FusionSweep | None = None
 
     def rounded(self, mode: str) -> dict[str, float | None]:
         values = self.modes[mode]
@@ -107,6 +113,8 @@ def report_markdown(report: EvalReport) -> str:
     text = head + metrics_table(report)
     if report.examples:
         text += f"\n## Example queries: top {EXAMPLE_HITS} per mode\n\n" + examples_markdown(report)
+    if report.sweep is not None:
+        text += "\n" + sweep_markdown(report.sweep)
     return text
 
 
@@ -134,7 +142,8 @@ def write_plot(report: EvalReport, path: Path) -> None:
 
 
 def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
-    """Writes the three files into out_dir (created if missing); returns name -> path."""
+    """Writes the three files (five with a sweep) into out_dir (created if missing); returns
+    name -> path."""
     require_eval_extra()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,4 +151,6 @@ def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
     paths["metrics.json"].write_text(report.to_json(), encoding="utf-8")
     paths["report.md"].write_text(report_markdown(report), encoding="utf-8")
     write_plot(report, paths["metrics.png"])
+    if report.sweep is not None:
+        paths.update(write_sweep(report.sweep, out))
     return paths

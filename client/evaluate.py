@@ -1,19 +1,23 @@
 """`python -m client evaluate`: retrieval quality of each search mode, end to end through gRPC.
 
     python -m client evaluate --index HOST:PORT [--k 1,5,10] [--modes semantic,lexical,hybrid]
-                              [--out DIR] [--workers N]
+                              [--out DIR] [--workers N] [--sweep-fusion]
 
 Reads the catalog from the index service (ListProducts, page by page), queries every product's
 title in every mode (Search, k = query_depth(ks) hits, `--workers` calls in flight, each with the
 client's deadline), computes client/eval_metrics.py's figures and writes metrics.json, report.md
-and metrics.png into --out (client/eval_report.py). A progress bar runs on stderr; the metrics table
+and metrics.png into --out (client/eval_report.py). --sweep-fusion also queries every title in
+every setting of client/fusion_sweep.py (RRF and weighted fusion at alpha 0.0 to 1.0), chooses the
+best on the products at even listing positions, reports it on the odd ones, and writes
+fusion_sweep.json and fusion_sweep.png (client/sweep_report.py) and prints the flags to use. A progress bar runs on stderr; the metrics table
 (or metrics.json with --json) is printed at the end. It needs tqdm and matplotlib, which the
 recsys-client distribution installs only with its `eval` extra; without them `recsys evaluate`
 says in one line what to install (the other commands never import them). From Python:
 
     with RecsysClient(index="localhost:50052") as client:
-        report = evaluate(client, ks=(1, 5, 10), modes=("semantic", "lexical", "hybrid"))
-    write_report(report, "var/eval")
+        report = evaluate(client, ks=(1, 5, 10), modes=("semantic", "lexical", "hybrid"),
+                          sweep_fusion=True)
+    write_report(report, "var/eval")          # report.sweep.flags: the index service's flags
 """
 from __future__ import annotations
 
@@ -27,8 +31,10 @@ from .errors import RecsysError
 from .eval_metrics import evaluate_mode, parse_ks, query_depth
 from .eval_report import (EXAMPLE_HITS, EXAMPLE_QUERIES, EvalReport, metrics_table,
                           require_eval_extra, write_report)
+from .fusion_sweep import score_sweep, served_name, sweep_settings
 from .recsys_client import RecsysClient
-from .types import MODES
+from .sweep_report import sweep_summary
+from .types import MODES, HybridParams
 
 DEFAULT_KS = (1, 5, 10)
 DEFAULT_OUT = Path("var/eval")
@@ -36,13 +42,17 @@ DEFAULT_WORKERS = 4
 PAGE_SIZE = 1000
 
 
-def _search_all(client: RecsysClient, queries: Sequence[tuple[str, str, int]], workers: int,
+Query = tuple[str, str, int, "HybridParams | None"]  # query, mode, k, hybrid params
+
+
+def _search_all(client: RecsysClient, queries: Sequence[Query], workers: int,
                 progress: bool) -> list[list]:
-    """Hits of each (query, mode, k), in order; the first failure stops the run and is raised."""
+    """Hits of each (query, mode, k, hybrid), in order; the first failure stops the run and is
+    raised."""
     from tqdm import tqdm  # the eval extra: the rest of the CLI works without it
 
-    def one(query: str, mode: str, k: int) -> list:
-        return list(client.search(query, k=k, mode=mode).hits)
+    def one(query: str, mode: str, k: int, hybrid: HybridParams | None) -> list:
+        return list(client.search(query, k=k, mode=mode, hybrid=hybrid).hits)
 
     with tqdm(total=len(queries), desc="evaluate", unit="query", disable=not progress,
               file=sys.stderr) as bar:
@@ -61,7 +71,9 @@ def _search_all(client: RecsysClient, queries: Sequence[tuple[str, str, int]], w
 
 
 def evaluate(client: RecsysClient, ks: Sequence[int] = DEFAULT_KS, modes: Sequence[str] = MODES,
-             *, workers: int = DEFAULT_WORKERS, progress: bool = True) -> EvalReport:
+             *, workers: int = DEFAULT_WORKERS, progress: bool = True,
+             sweep_fusion: bool = False) -> EvalReport:
+    """Every title in every mode (and, with sweep_fusion, every sweep setting): the report."""
     require_eval_extra()
     stats = client.stats()
     products = list(client.list_products(page_size=PAGE_SIZE))
@@ -71,16 +83,24 @@ def evaluate(client: RecsysClient, ks: Sequence[int] = DEFAULT_KS, modes: Sequen
     if stats.max_k and depth > stats.max_k:
         raise RecsysError(f"--k {max(ks)} needs {depth} hits per query, above the index service's "
                           f"max_k {stats.max_k}: use smaller K")
-    title_queries = [(p.title, mode, depth) for mode in modes for p in products]
-    example_queries = [(q, mode, EXAMPLE_HITS) for q in EXAMPLE_QUERIES for mode in modes]
+    if sweep_fusion and not stats.hybrid_fusion:  # proto3 would drop fusion and alpha unread
+        raise RecsysError(f"the index service at {client.index_target} does not report "
+                          "Stats.hybrid_fusion: it predates weighted fusion, so every setting of "
+                          "--sweep-fusion would run its RRF; upgrade the service")
+    settings = {mode: (mode, None) for mode in modes}
+    if sweep_fusion:  # the modes' searches count for the sweep's settings of the same name
+        settings.update(sweep_settings())
+    title_queries = [(p.title, mode, depth, hybrid) for mode, hybrid in settings.values()
+                     for p in products]
+    example_queries = [(q, mode, EXAMPLE_HITS, None) for q in EXAMPLE_QUERIES for mode in modes]
     results = _search_all(client, title_queries + example_queries, workers, progress)
 
-    categories = {p.id: p.category for p in products}
-    metrics, per_mode = {}, len(products)
-    for i, mode in enumerate(modes):
-        hits = {p.id: [h.product.id for h in results[i * per_mode + j]]
-                for j, p in enumerate(products)}
-        metrics[mode] = evaluate_mode(categories, hits, ks)
+    categories, per_setting = {p.id: p.category for p in products}, len(products)
+    hits = {name: {p.id: [h.product.id for h in results[i * per_setting + j]]
+                   for j, p in enumerate(products)} for i, name in enumerate(settings)}
+    metrics = {mode: evaluate_mode(categories, hits[mode], ks) for mode in modes}
+    sweep = score_sweep(categories, [p.id for p in products], hits,
+                        served_name(stats.hybrid_fusion, stats.hybrid_alpha)) if sweep_fusion else None
     example_results = iter(results[len(title_queries):])
     examples = {q: {mode: [h.product.title for h in next(example_results)] for mode in modes}
                 for q in EXAMPLE_QUERIES}
@@ -88,7 +108,7 @@ def evaluate(client: RecsysClient, ks: Sequence[int] = DEFAULT_KS, modes: Sequen
     return EvalReport(catalog=stats.catalog_sha256, model=stats.model_name,
                       products=first.products, category_products=first.category_products,
                       ks=tuple(ks), modes={m: r.metrics for m, r in metrics.items()},
-                      examples=examples)
+                      examples=examples, sweep=sweep)
 
 
 def _ks(text: str) -> tuple[int, ...]:
@@ -114,14 +134,17 @@ def _workers(text: str) -> int:
 
 
 def run(args: argparse.Namespace, client: RecsysClient) -> None:
-    report = evaluate(client, args.k, args.modes, workers=args.workers, progress=True)
+    report = evaluate(client, args.k, args.modes, workers=args.workers, progress=True,
+                      sweep_fusion=args.sweep_fusion)
     paths = write_report(report, args.out)
-    if args.json:
-        print(report.to_json(), end="")
-    else:
-        print(f"{report.products} products ({report.category_products} with a category peer)\n")
-        print(metrics_table(report))
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.json:  # with --sweep-fusion: fusion_sweep.json, else metrics.json
+        print((report.sweep or report).to_json(), end="")
+        return
+    print(f"{report.products} products ({report.category_products} with a category peer)\n")
+    print(metrics_table(report))
+    if report.sweep is not None:
+        print(sweep_summary(report.sweep))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def register(add) -> None:
@@ -137,3 +160,8 @@ def register(add) -> None:
                         help=f"where to write the report files (default {DEFAULT_OUT})")
     parser.add_argument("--workers", type=_workers, default=DEFAULT_WORKERS, metavar="N",
                         help=f"searches in flight at once (default {DEFAULT_WORKERS})")
+    parser.add_argument("--sweep-fusion", action="store_true",
+                        help="also measure hybrid search with RRF and with weighted fusion at alpha "
+                             "0.0 to 1.0, choose on the products at even listing positions, report "
+                             "on the odd ones, write fusion_sweep.json and fusion_sweep.png, and "
+                             "print the index service flags to use (--hybrid-fusion, --hybrid-alpha)")

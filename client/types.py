@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 
 MODES = ("semantic", "lexical", "hybrid")
+# How MODE_HYBRID fuses its two rankings (HybridParams.fusion).
+FUSIONS = ("rrf", "weighted")
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,19 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class HybridParams:
-    """MODE_HYBRID's reciprocal rank fusion; None leaves the server's default (60, 1, 1)."""
+    """MODE_HYBRID's fusion; None leaves the server's default.
+
+    fusion: "rrf" (reciprocal rank fusion: rrf_k, default 60, and the two weights, default 1) or
+    "weighted" (alpha x min-max semantic score + (1 - alpha) x min-max lexical score, alpha from
+    0 to 1); None: the service's --hybrid-fusion / --hybrid-alpha (Stats.hybrid_fusion,
+    Stats.hybrid_alpha). candidates: rows taken from each ranking (1 to 100,000; None: the
+    service's --hybrid-candidates)."""
     rrf_k: float | None = None
     semantic_weight: float | None = None
     lexical_weight: float | None = None
+    fusion: str | None = None
+    alpha: float | None = None
+    candidates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,10 @@ class Stats:
     store: str = ""
     catalog_format: str = ""    # "csv", "jsonl" or "parquet"
     csv_delimiter: str = ""     # CSV: ",", ";", "\t" or "|"
+    # What a hybrid search gets for HybridParams fields it leaves unset (the service's flags).
+    hybrid_fusion: str = ""
+    hybrid_alpha: float = 0.0
+    hybrid_candidates: int = 0
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ Precedence: command-line flag > environment variable INDEX_<NAME> > default.
 """
 from __future__ import annotations
 
+import math
 import socket
 from dataclasses import dataclass
 
 from servekit.flags import config_from_args
 
 from .catalog_files.base import delimiter_option
+from .fusion import FUSIONS, MAX_CANDIDATES, HybridDefaults
 
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -85,6 +87,15 @@ _HELP = {
                          "--hnsw-ef-construction, --hnsw-ef-search) or flat (exact)",
     "milvus_timeout_s": "deadline of one Milvus call (shortened to the caller's deadline)",
     "milvus_retry_s": "at start, seconds between attempts to reach Milvus (retried until it answers)",
+    "hybrid_fusion": "how MODE_HYBRID fuses the semantic and lexical rankings when a request "
+                     "leaves HybridParams.fusion unset: rrf (reciprocal rank fusion) or weighted "
+                     "(alpha x semantic + (1 - alpha) x lexical, min-max normalized scores); "
+                     "`recsys evaluate --sweep-fusion` finds the best for a catalog",
+    "hybrid_alpha": "weighted fusion's semantic weight, 0 to 1, when a request leaves "
+                    "HybridParams.alpha unset",
+    "hybrid_candidates": "rows hybrid search takes from each ranking when a request leaves "
+                         f"HybridParams.candidates unset, 1 to {MAX_CANDIDATES}; 0 = the whole "
+                         "filtered ranking up to 1000 products, else max(1000, 10 x (offset + k))",
 }
 
 
@@ -146,6 +157,9 @@ class IndexConfig:
     milvus_index_type: str = "hnsw"
     milvus_timeout_s: float = 5.0
     milvus_retry_s: float = 2.0
+    hybrid_fusion: str = "rrf"
+    hybrid_alpha: float = 0.5
+    hybrid_candidates: int = 0
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None,
@@ -157,7 +171,15 @@ class IndexConfig:
                         "similar products. Every flag falls back to the environment variable INDEX_<FLAG>.")
 
     def problem(self) -> str | None:
-        """What is wrong with these settings, or None."""
+        """What is wrong with these settings, or None (every check, whatever the store)."""
+        for check in (self._required_problem, self._hybrid_problem, self._store_problem,
+                      self._limits_problem):
+            found = check()
+            if found:
+                return found
+        return None
+
+    def _required_problem(self) -> str | None:
         if not self.catalog:
             return "--catalog (or INDEX_CATALOG) is required"
         if self.store not in STORES:
@@ -167,29 +189,50 @@ class IndexConfig:
         if delimiter_option(self.csv_delimiter) is None:
             return (f"--csv-delimiter must be auto, ',', ';', tab (or \\t) or '|', got "
                     f"{self.csv_delimiter!r}")
+        if not self.embedder.strip():
+            return "--embedder must name at least one address"
+        return None
+
+    def _store_problem(self) -> str | None:
         if self.store == "milvus":
             return self._milvus_problem()
         if self.index_type not in INDEX_TYPES:
             return f"--index-type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}"
         if self.on_model_change not in ("refuse", "rebuild"):
             return f"--on-model-change must be refuse or rebuild, got {self.on_model_change!r}"
+        return None
+
+    def _limits_problem(self) -> str | None:
         for name in ("max_k", "max_batch_products", "build_batch_size", "build_concurrency",
                      "max_concurrent_rpcs", "grpc_workers", "max_message_bytes", "hnsw_m",
                      "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
             if getattr(self, name) < 1:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         for name in ("query_cache_size", "ivf_nlist", "faiss_threads", "embed_timeout_s",
-                     "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes", "compact_every_bytes",
-                     "token_reload_s"):
+                     "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes",
+                     "compact_every_bytes", "token_reload_s"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:
             return "--embed-timeout-s and --build-timeout-s must be > 0"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
             return "ports must be in 0..65535"
-        if not self.embedder.strip():
-            return "--embedder must name at least one address"
         return None
+
+    def _hybrid_problem(self) -> str | None:
+        if self.hybrid_fusion not in FUSIONS:
+            return f"--hybrid-fusion must be one of {', '.join(FUSIONS)}, got {self.hybrid_fusion!r}"
+        if not (math.isfinite(self.hybrid_alpha) and 0 <= self.hybrid_alpha <= 1):
+            return f"--hybrid-alpha must be a number from 0 to 1, got {self.hybrid_alpha}"
+        if not 0 <= self.hybrid_candidates <= MAX_CANDIDATES:
+            return (f"--hybrid-candidates must be between 0 (automatic) and {MAX_CANDIDATES}, got "
+                    f"{self.hybrid_candidates}")
+        return None
+
+    @property
+    def hybrid(self) -> HybridDefaults:
+        """What a hybrid search gets for the HybridParams fields it leaves unset."""
+        return HybridDefaults(self.hybrid_fusion, self.hybrid_alpha, self.hybrid_candidates)
 
     def _milvus_problem(self) -> str | None:
         if self.milvus_consistency not in MILVUS_CONSISTENCY:

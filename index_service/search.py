@@ -16,7 +16,7 @@ from servekit.errors import InvalidArgument
 
 from .embedder_client import EmbedderClient
 from .filters import FilterSpec
-from .fusion import HybridParams, candidate_depth, fuse_search
+from .fusion import HybridDefaults, HybridParams, candidate_depth, fuse_search
 from .store import ProductPage, Ranked, StoreHolder, StoreView
 
 MODE_UNSPECIFIED, MODE_SEMANTIC, MODE_LEXICAL, MODE_HYBRID = 0, 1, 2, 3
@@ -53,9 +53,20 @@ def _page(ranked: Ranked, offset: int, k: int, min_score: float | None) -> Ranke
 
 class SearchCore:
     def __init__(self, holder: StoreHolder, embedder: EmbedderClient, *, max_k: int,
-                 max_batch_products: int):
+                 max_batch_products: int, hybrid: HybridDefaults = HybridDefaults()):
         self.holder, self.embedder = holder, embedder
         self.max_k, self.max_batch_products = max_k, max_batch_products
+        self.hybrid_defaults = hybrid
+        self.default_hybrid = HybridParams.from_request(defaults=hybrid)  # validates the flags
+
+    def hybrid_params(self, rrf_k: float | None = None, semantic_weight: float | None = None,
+                      lexical_weight: float | None = None, *, fusion: int | None = None,
+                      alpha: float | None = None, candidates: int | None = None) -> HybridParams:
+        """A request's HybridParams (recsys.v1 fields; None = unset), the service's defaults
+        filled in; InvalidArgument on bad values."""
+        return HybridParams.from_request(rrf_k, semantic_weight, lexical_weight, fusion=fusion,
+                                         alpha=alpha, candidates=candidates,
+                                         defaults=self.hybrid_defaults)
 
     # --- validation ---------------------------------------------------------------------------
     def _check_page(self, k: int, offset: int, min_score: float | None) -> None:
@@ -123,7 +134,8 @@ class SearchCore:
         elif mode == MODE_LEXICAL:
             ranked = view.lexical_ranking(query, offset + k, spec, matches_only=False)
         else:
-            ranked = _hybrid(view, qv, query, spec, hybrid or HybridParams(), k, offset, overrides)
+            ranked = _hybrid(view, qv, query, spec, hybrid or self.default_hybrid, k, offset,
+                             overrides)
         products, scores = _with_products(view, _page(ranked, offset, k, min_score))
         return Ranking(products, scores, offset, embed_us=embed_us,
                        search_us=_now_us() - start, cached=cached)
@@ -161,6 +173,8 @@ class SearchCore:
             "max_batch_products": self.max_batch_products,
             "query_cache_hits": self.embedder.cache.hits,
             "query_cache_misses": self.embedder.cache.misses,
+            "hybrid_fusion": self.hybrid_defaults.fusion, "hybrid_alpha": self.hybrid_defaults.alpha,
+            "hybrid_candidates": self.hybrid_defaults.candidates,
         }
 
 
@@ -181,10 +195,11 @@ def _check_id(product_id: str) -> None:
 def _hybrid(view: StoreView, qv: np.ndarray, query: str, spec: FilterSpec, params: HybridParams,
             k: int, offset: int, overrides: dict) -> Ranked:
     """Both rankings, `candidate_depth` deep, fused (fusion.py)."""
-    depth = candidate_depth(offset, k, view.size_hint(spec))
+    depth = candidate_depth(offset, k, view.size_hint(spec), params.candidates)
     semantic = view.vector_ranking(qv, depth, spec, overrides)
     lexical = view.lexical_ranking(query, depth, spec, matches_only=True)
-    scores, keys = fuse_search(semantic.keys, lexical.keys, params, offset + k)
+    scores, keys = fuse_search(semantic.keys, lexical.keys, params, offset + k,
+                               semantic_scores=semantic.scores, lexical_scores=lexical.scores)
     return Ranked(keys, scores)
 
 

@@ -73,7 +73,7 @@ def serve(config: IndexConfig) -> int:
                               credentials=embedder_credentials, token=embedder_token)
     holder = StoreHolder()
     core = SearchCore(holder, embedder, max_k=config.max_k,
-                      max_batch_products=config.max_batch_products)
+                      max_batch_products=config.max_batch_products, hybrid=config.hybrid)
     servicer = IndexServicer(core, ProductWrites(holder, embedder,
                                                  max_batch_products=config.max_batch_products))
     server, health, port = start_server(

@@ -7,7 +7,6 @@ import time
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 
 from .filters import from_proto as filter_from_proto
-from .fusion import HybridParams
 from .product_writes import ProductWrites
 from .search import Ranking, SearchCore
 from .store import call_deadline
@@ -67,8 +66,10 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
         hybrid = None
         if request.HasField("hybrid"):
             h = request.hybrid
-            hybrid = HybridParams.from_request(_optional(h, "rrf_k"), _optional(h, "semantic_weight"),
-                                               _optional(h, "lexical_weight"))
+            hybrid = self.core.hybrid_params(
+                _optional(h, "rrf_k"), _optional(h, "semantic_weight"), _optional(h, "lexical_weight"),
+                fusion=int(h.fusion), alpha=_optional(h, "alpha"),
+                candidates=_optional(h, "candidates"))
         ranking = self.core.search(
             query=request.query, vector=list(request.vector), k=request.k,
             spec=filter_from_proto(request.filter if request.HasField("filter") else None),

@@ -167,6 +167,27 @@ def test_milvus_store_bench_tiny(shared_embedder, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fusion_sweep_bench_on_the_product_lines_catalog(shared_embedder, tmp_path):
+    """The sweep end to end on our bare-title catalog (--columns), then the service restarted with
+    the flags it printed: hybrid as served then is the chosen setting, to the last digit."""
+    result = run_bench("bench.fusion_sweep", ["--catalogs", "product_lines", "--out",
+                                              str(tmp_path / "out"), "--embedder",
+                                              shared_embedder.address], tmp_path, timeout=800)
+    lines = result["details"]["product_lines"]
+    assert lines["products"] == 209 and lines["flags"].startswith("--hybrid-fusion ")
+    best = lines["best"]
+    served = "rrf" if best == "rrf" else f"weighted, alpha {float(best.split('@')[1]):g}"
+    assert lines["served"] == served and lines["stats"]["hybrid_fusion"] in best
+    assert lines["served_report"]["hybrid_served"] == lines["report"]["hybrid_best"]
+    row = result["rows"][0]
+    assert row["met"] == (lines["served_report"]["hybrid_served"] >= max(
+        lines["report"]["semantic"], lines["report"]["lexical"]))
+    for name in ("fusion_sweep.json", "fusion_sweep.png", "report.md", "metrics.json"):
+        assert (tmp_path / "out" / "product_lines" / name).exists(), name
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 40)

@@ -83,6 +83,8 @@ def test_command_modules_register_their_commands(capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["search", "desk", "-k", "0"], "argument -k: must be at least 1"),
     (["search", "desk", "--mode", "fuzzy"], "invalid choice: 'fuzzy'"),
+    (["search", "desk", "--mode", "hybrid", "--alpha", "1.5"], "must be from 0 to 1"),
+    (["search", "desk", "--mode", "hybrid", "--fusion", "linear"], "invalid choice: 'linear'"),
     (["search"], "required: query"),
     (["--timeout", "-1", "stats"], "must be a positive number"),
     (["nope"], "invalid choice: 'nope'"),
@@ -104,6 +106,12 @@ def test_unusable_tls_or_token_settings_are_one_line_errors(argv, fragment, caps
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("recsys: error: ") and fragment in err and err.count("\n") == 1, err
+
+
+def test_hybrid_options_need_hybrid_mode(capsys):
+    assert cli.main(["--index", "127.0.0.1:1", "search", "desk", "--alpha", "0.3"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("recsys: error: --alpha applies to --mode hybrid only"), err
 
 
 def test_version_names_the_client_and_its_contract(capsys):

@@ -61,10 +61,13 @@ def test_search_response_becomes_hits_with_timing():
 def test_stats_model_info_embed_page_and_write_results():
     stats = convert.stats_from_proto(index_pb2.Stats(product_count=7, dimension=384,
                                                      model_name="m", index_type="flat", max_k=50,
-                                                     catalog_format="csv", csv_delimiter=";"))
+                                                     catalog_format="csv", csv_delimiter=";",
+                                                     hybrid_fusion="weighted", hybrid_alpha=0.3,
+                                                     hybrid_candidates=200))
     assert (stats.product_count, stats.dimension, stats.index_type, stats.max_k) == (
         7, 384, "flat", 50)
     assert (stats.catalog_format, stats.csv_delimiter) == ("csv", ";")
+    assert (stats.hybrid_fusion, stats.hybrid_alpha, stats.hybrid_candidates) == ("weighted", 0.3, 200)
     info = convert.model_info_from_proto(embedder_pb2.ModelInfo(
         model_name="m", dimension=384, max_seq_length=256, normalized=True,
         max_texts_per_request=1024))
@@ -104,7 +107,16 @@ def test_modes_and_hybrid_params():
         convert.mode_to_proto("fuzzy")
     h = convert.hybrid_to_proto(HybridParams(rrf_k=10))
     assert h.rrf_k == 10 and not h.HasField("semantic_weight")
+    assert h.fusion == index_pb2.FUSION_UNSPECIFIED and not h.HasField("alpha")
+    assert not h.HasField("candidates")
     assert convert.hybrid_to_proto(None) is None
+    h = convert.hybrid_to_proto(HybridParams(fusion="Weighted", alpha=0.0, candidates=50))
+    assert (h.fusion, h.alpha, h.candidates) == (index_pb2.FUSION_WEIGHTED, 0.0, 50)
+    assert h.HasField("alpha")  # 0 is a value, not "unset"
+    assert convert.hybrid_to_proto(HybridParams(fusion="rrf")).fusion == index_pb2.FUSION_RRF
+    assert convert.fusion_to_proto(index_pb2.FUSION_WEIGHTED) == index_pb2.FUSION_WEIGHTED
+    with pytest.raises(errors.InvalidArgumentError, match="rrf, weighted"):
+        convert.hybrid_to_proto(HybridParams(fusion="linear"))
 
 
 class _RpcError(grpc.RpcError):

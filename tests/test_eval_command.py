@@ -30,7 +30,7 @@ class StandInClient:
         assert page_size >= 1
         yield from self.products
 
-    def search(self, query, k=10, mode="semantic"):
+    def search(self, query, k=10, mode="semantic", hybrid=None):
         with self.lock:
             self.calls.append((query, k, mode))
         if query == self.fail_on:

@@ -71,3 +71,11 @@ def test_parse_ks():
     for bad in ("", "0,5", "a,b", "1.5", "-1"):
         with pytest.raises(ValueError, match="--k"):
             parse_ks(bad)
+
+
+def test_a_subset_of_queries_keeps_the_whole_catalogs_relevance():
+    result = evaluate_mode(CATEGORIES, {"a": HITS["a"], "d": HITS["d"]}, KS, queries=["a", "d"])
+    assert result.products == 2 and result.category_products == 2
+    # a: p@2 1/2 (b of its 2 peers b, c); d: p@2 1/2
+    assert result.metrics["precision@2"] == pytest.approx(0.5)
+    assert result.metrics["recall@1"] == pytest.approx((1 / 2 + 1) / 2)

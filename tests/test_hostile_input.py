@@ -122,6 +122,9 @@ def search_requests(draw):
     if draw(st.booleans()):
         for name in ("rrf_k", "semantic_weight", "lexical_weight"):
             pick.maybe(r.hybrid, name, st.floats(0.5, 100), doubles)
+        r.hybrid.fusion = pick(st.integers(0, 2), ENUMS)
+        pick.maybe(r.hybrid, "alpha", st.floats(0, 1), doubles)
+        pick.maybe(r.hybrid, "candidates", st.integers(1, 500), INT32)
     return r
 
 

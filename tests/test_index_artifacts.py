@@ -66,6 +66,41 @@ def test_config_flags_env_and_errors(capsys):
     assert "INDEX_MAX_K" in capsys.readouterr().err
 
 
+def test_the_milvus_store_gets_every_general_check_too(capsys):
+    milvus = ["--catalog", "c", "--store", "milvus"]
+    assert IndexConfig.from_args(milvus, {}).store == "milvus"  # no --data-dir needed
+    for argv, message in [(milvus + ["--max-k", "0"], "--max-k"),
+                          (milvus + ["--grace-s", "-1"], "--grace-s"),
+                          (milvus + ["--port", "70000"], "ports"),
+                          (milvus + ["--milvus-consistency", "Eventually"], "--milvus-consistency"),
+                          (milvus + ["--milvus-index-type", "ivf"], "--milvus-index-type"),
+                          (milvus + ["--milvus-collection", "9bad-name"], "--milvus-collection"),
+                          (milvus + ["--milvus-token", "t", "--milvus-token-file", "f"], "not both")]:
+        with pytest.raises(SystemExit):
+            IndexConfig.from_args(argv, {})
+        assert message in capsys.readouterr().err, argv
+
+
+def test_hybrid_flags_env_and_errors(capsys):
+    base = ["--catalog", "c", "--data-dir", "d"]
+    config = IndexConfig.from_args(base, {})
+    assert (config.hybrid.fusion, config.hybrid.alpha, config.hybrid.candidates) == ("rrf", 0.5, 0)
+    env = {"INDEX_HYBRID_FUSION": "weighted", "INDEX_HYBRID_ALPHA": "0.3"}
+    config = IndexConfig.from_args(base + ["--hybrid-candidates", "200"], env)
+    assert (config.hybrid.fusion, config.hybrid.alpha, config.hybrid.candidates) == ("weighted", 0.3, 200)
+    assert IndexConfig.from_args(base + ["--hybrid-alpha", "1"], env).hybrid.alpha == 1.0
+    milvus = ["--catalog", "c", "--store", "milvus"]
+    for argv, message in [(base + ["--hybrid-fusion", "linear"], "--hybrid-fusion"),
+                          (base + ["--hybrid-alpha", "1.5"], "--hybrid-alpha"),
+                          (base + ["--hybrid-alpha", "-0.1"], "--hybrid-alpha"),
+                          (base + ["--hybrid-alpha", "nan"], "--hybrid-alpha"),
+                          (base + ["--hybrid-candidates", "-1"], "--hybrid-candidates"),
+                          (milvus + ["--hybrid-alpha", "2"], "--hybrid-alpha")]:
+        with pytest.raises(SystemExit):
+            IndexConfig.from_args(argv, {})
+        assert message in capsys.readouterr().err, argv
+
+
 def test_embedder_targets():
     assert embedder_target("localhost:50051") == "localhost:50051"
     assert embedder_target("dns:///embedder:50051") == "dns:///embedder:50051"

@@ -194,6 +194,7 @@ def test_stats(stub):
     assert (s.product_count, s.dimension, s.index_type, s.max_k) == (305, 384, "flat", 1000)
     assert "MiniLM" in s.model_name and len(s.catalog_sha256) == 64 and s.built_at.endswith("Z")
     assert s.lexical_vocabulary_size > 0 and s.embedder_target
+    assert (s.hybrid_fusion, s.hybrid_alpha, s.hybrid_candidates) == ("rrf", 0.5, 0)
 
 
 @pytest.mark.parametrize("mode", [pb.MODE_LEXICAL, pb.MODE_HYBRID])
@@ -232,6 +233,14 @@ BAD = [
     ("vector and query", lambda s: search(s, query="chair", vector=[0.1] * 384, k=5), "either"),
     ("bad rrf_k", lambda s: search(s, query="chair", k=5, mode=pb.MODE_HYBRID,
                                    hybrid=pb.HybridParams(rrf_k=-1)), "rrf_k"),
+    ("alpha above 1", lambda s: search(s, query="chair", k=5, mode=pb.MODE_HYBRID, hybrid=pb.HybridParams(
+        fusion=pb.FUSION_WEIGHTED, alpha=1.5)), "hybrid.alpha must be a number from 0 to 1"),
+    ("alpha NaN", lambda s: search(s, query="chair", k=5, mode=pb.MODE_HYBRID,
+                                   hybrid=pb.HybridParams(alpha=float("nan"))), "hybrid.alpha"),
+    ("unknown fusion", lambda s: search(s, query="chair", k=5, mode=pb.MODE_HYBRID,
+                                        hybrid=pb.HybridParams(fusion=9)), "fusion 9 is not a Fusion"),
+    ("candidates 0", lambda s: search(s, query="chair", k=5, mode=pb.MODE_HYBRID,
+                                      hybrid=pb.HybridParams(candidates=0)), "hybrid.candidates"),
     ("similar k", lambda s: s.SimilarProducts(pb.SimilarProductsRequest(product_id="x", k=0), timeout=5),
      "k must be"),
     ("page size", lambda s: s.ListProducts(pb.ListProductsRequest(page_size=5000), timeout=5), "page_size"),

@@ -228,17 +228,48 @@ def test_stats_describe_the_store(served):
     assert stats.store == ("faiss" if served.name == "faiss" else "milvus")
 
 
-def test_lexical_and_hybrid_where_the_store_has_them(served):
-    for mode in (pb.MODE_LEXICAL, pb.MODE_HYBRID):
-        call = lambda: served.search(query="folding desk", k=5, mode=mode,  # noqa: E731
-                                     filter=pb.Filter(max_price=80))
-        if not served.lexical:
-            code, details = status_of(call)
-            assert code == grpc.StatusCode.FAILED_PRECONDITION and "BM25" in details
-            continue
-        hits = call().hits
-        assert len(hits) == 5 and all(h.product.price <= 80 for h in hits)
-        assert "desk" in hits[0].product.title.lower()
+WEIGHTED = pb.HybridParams(fusion=pb.FUSION_WEIGHTED, alpha=0.4)
+
+
+@pytest.mark.parametrize("mode, hybrid", [(pb.MODE_LEXICAL, None), (pb.MODE_HYBRID, None),
+                                          (pb.MODE_HYBRID, WEIGHTED)],
+                         ids=["lexical", "hybrid-rrf", "hybrid-weighted"])
+def test_lexical_and_hybrid_where_the_store_has_them(served, mode, hybrid):
+    def call():
+        return served.search(query="folding desk", k=5, mode=mode, filter=pb.Filter(max_price=80),
+                             hybrid=hybrid)
+
+    if not served.lexical:
+        code, details = status_of(call)
+        assert code == grpc.StatusCode.FAILED_PRECONDITION and "BM25" in details
+        return
+    hits = call().hits
+    assert len(hits) == 5 and all(h.product.price <= 80 for h in hits)
+    assert "desk" in hits[0].product.title.lower()
+
+
+def test_weighted_hybrid_is_scale_free_on_every_lexical_store(served):
+    """TF-IDF cosine (FAISS) and unbounded BM25 (Milvus) fuse alike: scores in [0, 1], alpha 1
+    the semantic order, alpha 0 the lexical matches first, min_score on that scale."""
+    if not served.lexical:
+        return  # Milvus 2.3: FAILED_PRECONDITION, in the test above
+    query = QUERIES[0]
+
+    def hybrid(alpha, **fields):
+        return served.search(query=query, mode=pb.MODE_HYBRID, hybrid=pb.HybridParams(
+            fusion=pb.FUSION_WEIGHTED, alpha=alpha), **{"k": 20, **fields})
+
+    scores = [h.score for h in hybrid(0.5).hits]
+    assert scores == sorted(scores, reverse=True) and 0 <= scores[-1] <= scores[0] <= 1
+    assert ids(hybrid(1.0)) == ids(served.search(query=query, k=20))
+    everything = len(served.ref.products)
+    lexical = [h.product.id for h in served.search(query=query, k=everything,
+                                                   mode=pb.MODE_LEXICAL).hits if h.score > 0]
+    assert set(ids(hybrid(0.0, k=len(lexical)))) == set(lexical)
+    cut = hybrid(0.5, min_score=0.6)
+    assert cut.hits and all(h.score >= 0.6 for h in cut.hits)
+    code, details = status_of(lambda: hybrid(1.5))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "hybrid.alpha" in details
 
 
 # -- writes: read back at once on this replica ---------------------------------------------------

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15recsys/v1/index.proto\x12\trecsys.v1\"\xa8\x02\n\x07Product\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05\x62rand\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\x05price\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\ncategories\x18\x06 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x10\n\x08material\x18\x08 \x01(\t\x12\r\n\x05\x63olor\x18\t \x01(\t\x12\x0e\n\x06images\x18\n \x03(\t\x12\x36\n\nattributes\x18\x0b \x03(\x0b\x32\".recsys.v1.Product.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_price\"x\n\x06\x46ilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x0e\n\x06\x62rands\x18\x02 \x03(\t\x12\x16\n\tmin_price\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tmax_price\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_min_priceB\x0c\n\n_max_price\"\x8e\x01\n\x0cHybridParams\x12\x12\n\x05rrf_k\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0fsemantic_weight\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0elexical_weight\x18\x03 \x01(\x01H\x02\x88\x01\x01\x42\x08\n\x06_rrf_kB\x12\n\x10_semantic_weightB\x11\n\x0f_lexical_weight\"m\n\x12VectorSearchParams\x12\x14\n\x07hnsw_ef\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nivf_nprobe\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05\x65xact\x18\x03 \x01(\x08\x42\n\n\x08_hnsw_efB\r\n\x0b_ivf_nprobe\"\x89\x02\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.recsys.v1.Filter\x12\x1d\n\x04mode\x18\x04 \x01(\x0e\x32\x0f.recsys.v1.Mode\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x06 \x01(\x05\x12\'\n\x06hybrid\x18\x07 \x01(\x0b\x32\x17.recsys.v1.HybridParams\x12\x0e\n\x06vector\x18\x08 \x03(\x02\x12-\n\x06params\x18\t \x01(\x0b\x32\x1d.recsys.v1.VectorSearchParamsB\x0c\n\n_min_score\"G\n\x03Hit\x12#\n\x07product\x18\x01 \x01(\x0b\x32\x12.recsys.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0c\n\x04rank\x18\x03 \x01(\x05\"E\n\x0cSearchTiming\x12\x10\n\x08\x65mbed_us\x18\x01 \x01(\x04\x12\x11\n\tsearch_us\x18\x02 \x01(\x04\x12\x10\n\x08total_us\x18\x03 \x01(\x04\"t\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.recsys.v1.Hit\x12\'\n\x06timing\x18\x02 \x01(\x0b\x32\x17.recsys.v1.SearchTiming\x12\x1b\n\x13query_vector_cached\x18\x03 \x01(\x08\"\xbf\x01\n\x16SimilarProductsRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.recsys.v1.Filter\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x05 \x01(\x05\x12-\n\x06params\x18\x06 \x01(\x0b\x32\x1d.recsys.v1.VectorSearchParamsB\x0c\n\n_min_score\"\'\n\x11GetProductRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\"<\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x14ListProductsResponse\x12$\n\x08products\x18\x01 \x03(\x0b\x32\x12.recsys.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"=\n\x15UpsertProductsRequest\x12$\n\x08products\x18\x01 \x03(\x0b\x32\x12.recsys.v1.Product\"S\n\x16UpsertProductsResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x05\x12\x15\n\rproduct_count\x18\x02 \x01(\x03\x12\x10\n\x08sequence\x18\x03 \x01(\x04\",\n\x15\x44\x65leteProductsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\"e\n\x16\x44\x65leteProductsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x11\n\tnot_found\x18\x02 \x03(\t\x12\x15\n\rproduct_count\x18\x03 \x01(\x03\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"\x11\n\x0fGetStatsRequest\"\xf2\x02\n\x05Stats\x12\x15\n\rproduct_count\x18\x01 \x01(\x03\x12\x11\n\tdimension\x18\x02 \x01(\r\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x12\n\nindex_type\x18\x04 \x01(\t\x12\x16\n\x0e\x63\x61talog_sha256\x18\x05 \x01(\t\x12\x10\n\x08\x62uilt_at\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedder_target\x18\x07 \x01(\t\x12\r\n\x05max_k\x18\x08 \x01(\x05\x12\x1a\n\x12max_batch_products\x18\t \x01(\x05\x12\x18\n\x10query_cache_hits\x18\n \x01(\x04\x12\x1a\n\x12query_cache_misses\x18\x0b \x01(\x04\x12\x14\n\x0cwal_sequence\x18\x0c \x01(\x04\x12\x1f\n\x17lexical_vocabulary_size\x18\r \x01(\x03\x12\r\n\x05store\x18\x0e \x01(\t\x12\x16\n\x0e\x63\x61talog_format\x18\x0f \x01(\t\x12\x15\n\rcsv_delimiter\x18\x10 \x01(\t*R\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x11\n\rMODE_SEMANTIC\x10\x01\x12\x10\n\x0cMODE_LEXICAL\x10\x02\x12\x0f\n\x0bMODE_HYBRID\x10\x03\x32\x90\x04\n\x05Index\x12=\n\x06Search\x12\x18.recsys.v1.SearchRequest\x1a\x19.recsys.v1.SearchResponse\x12O\n\x0fSimilarProducts\x12!.recsys.v1.SimilarProductsRequest\x1a\x19.recsys.v1.SearchResponse\x12>\n\nGetProduct\x12\x1c.recsys.v1.GetProductRequest\x1a\x12.recsys.v1.Product\x12O\n\x0cListProducts\x12\x1e.recsys.v1.ListProductsRequest\x1a\x1f.recsys.v1.ListProductsResponse\x12U\n\x0eUpsertProducts\x12 .recsys.v1.UpsertProductsRequest\x1a!.recsys.v1.UpsertProductsResponse\x12U\n\x0e\x44\x65leteProducts\x12 .recsys.v1.DeleteProductsRequest\x1a!.recsys.v1.DeleteProductsResponse\x12\x38\n\x08GetStats\x12\x1a.recsys.v1.GetStatsRequest\x1a\x10.recsys.v1.Statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15recsys/v1/index.proto\x12\trecsys.v1\"\xa8\x02\n\x07Product\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\r\n\x05\x62rand\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x12\n\x05price\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\ncategories\x18\x06 \x03(\t\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12\x10\n\x08material\x18\x08 \x01(\t\x12\r\n\x05\x63olor\x18\t \x01(\t\x12\x0e\n\x06images\x18\n \x03(\t\x12\x36\n\nattributes\x18\x0b \x03(\x0b\x32\".recsys.v1.Product.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_price\"x\n\x06\x46ilter\x12\x12\n\ncategories\x18\x01 \x03(\t\x12\x0e\n\x06\x62rands\x18\x02 \x03(\t\x12\x16\n\tmin_price\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tmax_price\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_min_priceB\x0c\n\n_max_price\"\xf7\x01\n\x0cHybridParams\x12\x12\n\x05rrf_k\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x0fsemantic_weight\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0elexical_weight\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12!\n\x06\x66usion\x18\x04 \x01(\x0e\x32\x11.recsys.v1.Fusion\x12\x12\n\x05\x61lpha\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12\x17\n\ncandidates\x18\x06 \x01(\x05H\x04\x88\x01\x01\x42\x08\n\x06_rrf_kB\x12\n\x10_semantic_weightB\x11\n\x0f_lexical_weightB\x08\n\x06_alphaB\r\n\x0b_candidates\"m\n\x12VectorSearchParams\x12\x14\n\x07hnsw_ef\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nivf_nprobe\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\r\n\x05\x65xact\x18\x03 \x01(\x08\x42\n\n\x08_hnsw_efB\r\n\x0b_ivf_nprobe\"\x89\x02\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.recsys.v1.Filter\x12\x1d\n\x04mode\x18\x04 \x01(\x0e\x32\x0f.recsys.v1.Mode\x12\x16\n\tmin_score\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x06 \x01(\x05\x12\'\n\x06hybrid\x18\x07 \x01(\x0b\x32\x17.recsys.v1.HybridParams\x12\x0e\n\x06vector\x18\x08 \x03(\x02\x12-\n\x06params\x18\t \x01(\x0b\x32\x1d.recsys.v1.VectorSearchParamsB\x0c\n\n_min_score\"G\n\x03Hit\x12#\n\x07product\x18\x01 \x01(\x0b\x32\x12.recsys.v1.Product\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0c\n\x04rank\x18\x03 \x01(\x05\"E\n\x0cSearchTiming\x12\x10\n\x08\x65mbed_us\x18\x01 \x01(\x04\x12\x11\n\tsearch_us\x18\x02 \x01(\x04\x12\x10\n\x08total_us\x18\x03 \x01(\x04\"t\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.recsys.v1.Hit\x12\'\n\x06timing\x18\x02 \x01(\x0b\x32\x17.recsys.v1.SearchTiming\x12\x1b\n\x13query_vector_cached\x18\x03 \x01(\x08\"\xbf\x01\n\x16SimilarProductsRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12!\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x11.recsys.v1.Filter\x12\x16\n\tmin_score\x18\x04 \x01(\x02H\x00\x88\x01\x01\x12\x0e\n\x06offset\x18\x05 \x01(\x05\x12-\n\x06params\x18\x06 \x01(\x0b\x32\x1d.recsys.v1.VectorSearchParamsB\x0c\n\n_min_score\"\'\n\x11GetProductRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\"<\n\x13ListProductsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x14ListProductsResponse\x12$\n\x08products\x18\x01 \x03(\x0b\x32\x12.recsys.v1.Product\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x03\"=\n\x15UpsertProductsRequest\x12$\n\x08products\x18\x01 \x03(\x0b\x32\x12.recsys.v1.Product\"S\n\x16UpsertProductsResponse\x12\x10\n\x08upserted\x18\x01 \x01(\x05\x12\x15\n\rproduct_count\x18\x02 \x01(\x03\x12\x10\n\x08sequence\x18\x03 \x01(\x04\",\n\x15\x44\x65leteProductsRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\t\"e\n\x16\x44\x65leteProductsResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x05\x12\x11\n\tnot_found\x18\x02 \x03(\t\x12\x15\n\rproduct_count\x18\x03 \x01(\x03\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"\x11\n\x0fGetStatsRequest\"\xba\x03\n\x05Stats\x12\x15\n\rproduct_count\x18\x01 \x01(\x03\x12\x11\n\tdimension\x18\x02 \x01(\r\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x12\n\nindex_type\x18\x04 \x01(\t\x12\x16\n\x0e\x63\x61talog_sha256\x18\x05 \x01(\t\x12\x10\n\x08\x62uilt_at\x18\x06 \x01(\t\x12\x17\n\x0f\x65mbedder_target\x18\x07 \x01(\t\x12\r\n\x05max_k\x18\x08 \x01(\x05\x12\x1a\n\x12max_batch_products\x18\t \x01(\x05\x12\x18\n\x10query_cache_hits\x18\n \x01(\x04\x12\x1a\n\x12query_cache_misses\x18\x0b \x01(\x04\x12\x14\n\x0cwal_sequence\x18\x0c \x01(\x04\x12\x1f\n\x17lexical_vocabulary_size\x18\r \x01(\x03\x12\r\n\x05store\x18\x0e \x01(\t\x12\x16\n\x0e\x63\x61talog_format\x18\x0f \x01(\t\x12\x15\n\rcsv_delimiter\x18\x10 \x01(\t\x12\x15\n\rhybrid_fusion\x18\x11 \x01(\t\x12\x14\n\x0chybrid_alpha\x18\x12 \x01(\x01\x12\x19\n\x11hybrid_candidates\x18\x13 \x01(\x05*R\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x11\n\rMODE_SEMANTIC\x10\x01\x12\x10\n\x0cMODE_LEXICAL\x10\x02\x12\x0f\n\x0bMODE_HYBRID\x10\x03*E\n\x06\x46usion\x12\x16\n\x12\x46USION_UNSPECIFIED\x10\x00\x12\x0e\n\nFUSION_RRF\x10\x01\x12\x13\n\x0f\x46USION_WEIGHTED\x10\x02\x32\x90\x04\n\x05Index\x12=\n\x06Search\x12\x18.recsys.v1.SearchRequest\x1a\x19.recsys.v1.SearchResponse\x12O\n\x0fSimilarProducts\x12!.recsys.v1.SimilarProductsRequest\x1a\x19.recsys.v1.SearchResponse\x12>\n\nGetProduct\x12\x1c.recsys.v1.GetProductRequest\x1a\x12.recsys.v1.Product\x12O\n\x0cListProducts\x12\x1e.recsys.v1.ListProductsRequest\x1a\x1f.recsys.v1.ListProductsResponse\x12U\n\x0eUpsertProducts\x12 .recsys.v1.UpsertProductsRequest\x1a!.recsys.v1.UpsertProductsResponse\x12U\n\x0e\x44\x65leteProducts\x12 .recsys.v1.DeleteProductsRequest\x1a!.recsys.v1.DeleteProductsResponse\x12\x38\n\x08GetStats\x12\x1a.recsys.v1.GetStatsRequest\x1a\x10.recsys.v1.Statsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PRODUCT_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_MODE']._serialized_start=2337
-  _globals['_MODE']._serialized_end=2419
+  _globals['_MODE']._serialized_start=2514
+  _globals['_MODE']._serialized_end=2596
+  _globals['_FUSION']._serialized_start=2598
+  _globals['_FUSION']._serialized_end=2667
   _globals['_PRODUCT']._serialized_start=37
   _globals['_PRODUCT']._serialized_end=333
   _globals['_PRODUCT_ATTRIBUTESENTRY']._serialized_start=274
@@ -42,37 +44,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FILTER']._serialized_start=335
   _globals['_FILTER']._serialized_end=455
   _globals['_HYBRIDPARAMS']._serialized_start=458
-  _globals['_HYBRIDPARAMS']._serialized_end=600
-  _globals['_VECTORSEARCHPARAMS']._serialized_start=602
-  _globals['_VECTORSEARCHPARAMS']._serialized_end=711
-  _globals['_SEARCHREQUEST']._serialized_start=714
-  _globals['_SEARCHREQUEST']._serialized_end=979
-  _globals['_HIT']._serialized_start=981
-  _globals['_HIT']._serialized_end=1052
-  _globals['_SEARCHTIMING']._serialized_start=1054
-  _globals['_SEARCHTIMING']._serialized_end=1123
-  _globals['_SEARCHRESPONSE']._serialized_start=1125
-  _globals['_SEARCHRESPONSE']._serialized_end=1241
-  _globals['_SIMILARPRODUCTSREQUEST']._serialized_start=1244
-  _globals['_SIMILARPRODUCTSREQUEST']._serialized_end=1435
-  _globals['_GETPRODUCTREQUEST']._serialized_start=1437
-  _globals['_GETPRODUCTREQUEST']._serialized_end=1476
-  _globals['_LISTPRODUCTSREQUEST']._serialized_start=1478
-  _globals['_LISTPRODUCTSREQUEST']._serialized_end=1538
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=1540
-  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=1646
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=1648
-  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1709
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1711
-  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1794
-  _globals['_DELETEPRODUCTSREQUEST']._serialized_start=1796
-  _globals['_DELETEPRODUCTSREQUEST']._serialized_end=1840
-  _globals['_DELETEPRODUCTSRESPONSE']._serialized_start=1842
-  _globals['_DELETEPRODUCTSRESPONSE']._serialized_end=1943
-  _globals['_GETSTATSREQUEST']._serialized_start=1945
-  _globals['_GETSTATSREQUEST']._serialized_end=1962
-  _globals['_STATS']._serialized_start=1965
-  _globals['_STATS']._serialized_end=2335
-  _globals['_INDEX']._serialized_start=2422
-  _globals['_INDEX']._serialized_end=2950
+  _globals['_HYBRIDPARAMS']._serialized_end=705
+  _globals['_VECTORSEARCHPARAMS']._serialized_start=707
+  _globals['_VECTORSEARCHPARAMS']._serialized_end=816
+  _globals['_SEARCHREQUEST']._serialized_start=819
+  _globals['_SEARCHREQUEST']._serialized_end=1084
+  _globals['_HIT']._serialized_start=1086
+  _globals['_HIT']._serialized_end=1157
+  _globals['_SEARCHTIMING']._serialized_start=1159
+  _globals['_SEARCHTIMING']._serialized_end=1228
+  _globals['_SEARCHRESPONSE']._serialized_start=1230
+  _globals['_SEARCHRESPONSE']._serialized_end=1346
+  _globals['_SIMILARPRODUCTSREQUEST']._serialized_start=1349
+  _globals['_SIMILARPRODUCTSREQUEST']._serialized_end=1540
+  _globals['_GETPRODUCTREQUEST']._serialized_start=1542
+  _globals['_GETPRODUCTREQUEST']._serialized_end=1581
+  _globals['_LISTPRODUCTSREQUEST']._serialized_start=1583
+  _globals['_LISTPRODUCTSREQUEST']._serialized_end=1643
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_start=1645
+  _globals['_LISTPRODUCTSRESPONSE']._serialized_end=1751
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_start=1753
+  _globals['_UPSERTPRODUCTSREQUEST']._serialized_end=1814
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_start=1816
+  _globals['_UPSERTPRODUCTSRESPONSE']._serialized_end=1899
+  _globals['_DELETEPRODUCTSREQUEST']._serialized_start=1901
+  _globals['_DELETEPRODUCTSREQUEST']._serialized_end=1945
+  _globals['_DELETEPRODUCTSRESPONSE']._serialized_start=1947
+  _globals['_DELETEPRODUCTSRESPONSE']._serialized_end=2048
+  _globals['_GETSTATSREQUEST']._serialized_start=2050
+  _globals['_GETSTATSREQUEST']._serialized_end=2067
+  _globals['_STATS']._serialized_start=2070
+  _globals['_STATS']._serialized_end=2512
+  _globals['_INDEX']._serialized_start=2670
+  _globals['_INDEX']._serialized_end=3198
 # @@protoc_insertion_point(module_scope)

@@ -13,10 +13,19 @@ class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODE_SEMANTIC: _ClassVar[Mode]
     MODE_LEXICAL: _ClassVar[Mode]
     MODE_HYBRID: _ClassVar[Mode]
+
+class Fusion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUSION_UNSPECIFIED: _ClassVar[Fusion]
+    FUSION_RRF: _ClassVar[Fusion]
+    FUSION_WEIGHTED: _ClassVar[Fusion]
 MODE_UNSPECIFIED: Mode
 MODE_SEMANTIC: Mode
 MODE_LEXICAL: Mode
 MODE_HYBRID: Mode
+FUSION_UNSPECIFIED: Fusion
+FUSION_RRF: Fusion
+FUSION_WEIGHTED: Fusion
 
 class Product(_message.Message):
     __slots__ = ("id", "title", "brand", "description", "price", "categories", "category", "material", "color", "images", "attributes")
@@ -64,14 +73,20 @@ class Filter(_message.Message):
     def __init__(self, categories: _Optional[_Iterable[str]] = ..., brands: _Optional[_Iterable[str]] = ..., min_price: _Optional[float] = ..., max_price: _Optional[float] = ...) -> None: ...
 
 class HybridParams(_message.Message):
-    __slots__ = ("rrf_k", "semantic_weight", "lexical_weight")
+    __slots__ = ("rrf_k", "semantic_weight", "lexical_weight", "fusion", "alpha", "candidates")
     RRF_K_FIELD_NUMBER: _ClassVar[int]
     SEMANTIC_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     LEXICAL_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FUSION_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     rrf_k: float
     semantic_weight: float
     lexical_weight: float
-    def __init__(self, rrf_k: _Optional[float] = ..., semantic_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ...) -> None: ...
+    fusion: Fusion
+    alpha: float
+    candidates: int
+    def __init__(self, rrf_k: _Optional[float] = ..., semantic_weight: _Optional[float] = ..., lexical_weight: _Optional[float] = ..., fusion: _Optional[_Union[Fusion, str]] = ..., alpha: _Optional[float] = ..., candidates: _Optional[int] = ...) -> None: ...
 
 class VectorSearchParams(_message.Message):
     __slots__ = ("hnsw_ef", "ivf_nprobe", "exact")
@@ -214,7 +229,7 @@ class GetStatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("product_count", "dimension", "model_name", "index_type", "catalog_sha256", "built_at", "embedder_target", "max_k", "max_batch_products", "query_cache_hits", "query_cache_misses", "wal_sequence", "lexical_vocabulary_size", "store", "catalog_format", "csv_delimiter")
+    __slots__ = ("product_count", "dimension", "model_name", "index_type", "catalog_sha256", "built_at", "embedder_target", "max_k", "max_batch_products", "query_cache_hits", "query_cache_misses", "wal_sequence", "lexical_vocabulary_size", "store", "catalog_format", "csv_delimiter", "hybrid_fusion", "hybrid_alpha", "hybrid_candidates")
     PRODUCT_COUNT_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +246,9 @@ class Stats(_message.Message):
     STORE_FIELD_NUMBER: _ClassVar[int]
     CATALOG_FORMAT_FIELD_NUMBER: _ClassVar[int]
     CSV_DELIMITER_FIELD_NUMBER: _ClassVar[int]
+    HYBRID_FUSION_FIELD_NUMBER: _ClassVar[int]
+    HYBRID_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    HYBRID_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     product_count: int
     dimension: int
     model_name: str
@@ -247,4 +265,7 @@ class Stats(_message.Message):
     store: str
     catalog_format: str
     csv_delimiter: str
-    def __init__(self, product_count: _Optional[int] = ..., dimension: _Optional[int] = ..., model_name: _Optional[str] = ..., index_type: _Optional[str] = ..., catalog_sha256: _Optional[str] = ..., built_at: _Optional[str] = ..., embedder_target: _Optional[str] = ..., max_k: _Optional[int] = ..., max_batch_products: _Optional[int] = ..., query_cache_hits: _Optional[int] = ..., query_cache_misses: _Optional[int] = ..., wal_sequence: _Optional[int] = ..., lexical_vocabulary_size: _Optional[int] = ..., store: _Optional[str] = ..., catalog_format: _Optional[str] = ..., csv_delimiter: _Optional[str] = ...) -> None: ...
+    hybrid_fusion: str
+    hybrid_alpha: float
+    hybrid_candidates: int
+    def __init__(self, product_count: _Optional[int] = ..., dimension: _Optional[int] = ..., model_name: _Optional[str] = ..., index_type: _Optional[str] = ..., catalog_sha256: _Optional[str] = ..., built_at: _Optional[str] = ..., embedder_target: _Optional[str] = ..., max_k: _Optional[int] = ..., max_batch_products: _Optional[int] = ..., query_cache_hits: _Optional[int] = ..., query_cache_misses: _Optional[int] = ..., wal_sequence: _Optional[int] = ..., lexical_vocabulary_size: _Optional[int] = ..., store: _Optional[str] = ..., catalog_format: _Optional[str] = ..., csv_delimiter: _Optional[str] = ..., hybrid_fusion: _Optional[str] = ..., hybrid_alpha: _Optional[float] = ..., hybrid_candidates: _Optional[int] = ...) -> None: ...
