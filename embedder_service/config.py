@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from servekit.flags import config_from_args
 
+from .precision import PRECISIONS
+
 MIB = 1024 * 1024
+BACKENDS = ("openvino", "torch")
 
 
 def env_var(name: str) -> str:
@@ -25,6 +28,20 @@ class EmbedderConfig:
     model: str = ""
     # Prometheus /metrics port; 0 = no metrics endpoint.
     metrics_port: int = 0
+    # What runs the forward pass: "openvino" (the default: same vectors, about 2.5x the texts/s of
+    # torch on a CPU with native bf16, see docs/performance.md) or "torch" (the reference).
+    backend: str = "openvino"
+    # auto | fp32 | bf16. auto: bf16 where the CPU has native bf16 (AMX or AVX-512 BF16), else fp32
+    # (embedder_service/precision.py); bf16 on a CPU without it is refused at start.
+    precision: str = "auto"
+    # Replaces the CPU flags read from /proc/cpuinfo in that decision (e.g. "none": no native
+    # bf16, so auto means fp32); "" = detect.
+    cpu_features: str = ""
+    # The OpenVINO backend's converted model is kept here, so that a restart does not convert
+    # again; "" = $XDG_CACHE_HOME/recsys/openvino (~/.cache/recsys/openvino); "off" = no cache.
+    cache_dir: str = ""
+    # OpenVINO inference threads; 0 = OpenVINO's default (one per core).
+    openvino_threads: int = 0
     # Most texts in one forward pass.
     max_batch_size: int = 32
     # Most padded tokens (texts x longest text) in one forward pass: caps a batch of long texts.
@@ -86,8 +103,14 @@ class EmbedderConfig:
             return f"--omp-wait-policy must be PASSIVE, ACTIVE or empty, got {self.omp_wait_policy!r}"
         if self.omp_spin_count < -1:
             return f"--omp-spin-count must be -1 (the wait policy decides) or more, got {self.omp_spin_count}"
-        if self.max_batch_wait_ms < 0 or self.grace_s < 0 or self.torch_threads < 0:
-            return "--max-batch-wait-ms, --grace-s and --torch-threads must not be negative"
+        if self.max_batch_wait_ms < 0 or self.grace_s < 0 or self.torch_threads < 0 \
+                or self.openvino_threads < 0:
+            return ("--max-batch-wait-ms, --grace-s, --torch-threads and --openvino-threads must "
+                    "not be negative")
+        if self.backend not in BACKENDS:
+            return f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
+        if self.precision not in PRECISIONS:
+            return f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
         return None
 
     @property
