@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from client.generated.recsys.v1 import embedder_pb2 as pb
 from client.generated.recsys.v1 import embedder_pb2_grpc
-from tests.procs import IKARUS_CSV, ServiceProcess, free_port, health_status
+from tests.procs import EXACT_EMBEDDER_ARGS, IKARUS_CSV, ServiceProcess, free_port, health_status
 
 QUERIES = ["study chair", "desk chair", "banana bread recipe", "black leather dining chairs set of 2",
            "shoe rack", "a lamp for the bedroom", "ergonomic office chair with lumbar support"]
@@ -29,7 +29,7 @@ TOL = 1e-5
 def server():
     port, metrics_port = free_port(), free_port()
     proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port", str(metrics_port),
-                                               "--precision", "fp32"], port)
+                                               *EXACT_EMBEDDER_ARGS], port)
     proc.metrics_port = metrics_port
     with proc.serving_until_clean_exit():
         yield proc

@@ -1,6 +1,7 @@
 """The index service end to end on the shared ikarus catalog: a real embedder and a real index
 service on loopback, checked against an independent in-process implementation of the app's recipe
-(pandas + model.encode + faiss.IndexFlatIP)."""
+(pandas + model.encode + faiss.IndexFlatIP). The embedder runs at fp32 (EXACT_EMBEDDER_ARGS), so
+scores agree to 1e-5."""
 from __future__ import annotations
 
 import ast
@@ -15,7 +16,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from client.generated.recsys.v1 import index_pb2 as pb
-from tests.procs import IKARUS_CSV, health_status
+from tests.procs import EXACT_EMBEDDER_ARGS, IKARUS_CSV, health_status
 from tests.test_index_support import index_stub, start_embedder, start_index, status_of
 
 pytestmark = [pytest.mark.skipif(not IKARUS_CSV.exists(),
@@ -28,7 +29,7 @@ QUERIES = ["wooden dining chair", "white shoe rack for the hallway", "modern flo
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
-    embedder = start_embedder()
+    embedder = start_embedder(extra=EXACT_EMBEDDER_ARGS)
     index = None
     try:
         index = start_index(embedder.address, IKARUS_CSV, tmp_path_factory.mktemp("ikarus-data"))
