@@ -42,8 +42,14 @@ class EmbedderConfig:
     cache_dir: str = ""
     # OpenVINO inference threads; 0 = OpenVINO's default (one per core).
     openvino_threads: int = 0
-    # Most texts in one forward pass.
-    max_batch_size: int = 32
+    # Most texts in one forward pass. 16 since the OpenVINO default: its bf16 forward pass ran
+    # fastest at batch 16 on length-sorted ikarus texts in-process, and the service at 16 beat 32
+    # in both sweeps run (bench.backends --embedder-only --server-arg=--max-batch-size=N, both in
+    # one process each): 32 one-text clients 2.61x vs 2.09x and 3.00x vs 1.54x of in-process
+    # torch fp32, 64-text calls 2.28x vs 2.05x and 3.68x vs 2.77x (2026-12-01, on a machine loaded
+    # by other test suites: noisy). max_batch_wait_ms 1 and batch_overhead_tokens 128 gave no
+    # gain there, so those stay.
+    max_batch_size: int = 16
     # Most padded tokens (texts x longest text) in one forward pass: caps a batch of long texts.
     max_batch_tokens: int = 16384
     # Fixed cost of one forward pass, in padded-token equivalents: the batcher cuts a length-sorted
