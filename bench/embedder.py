@@ -1,5 +1,9 @@
 """Embedder benchmark: the service against in-process encode of the same texts, in one run.
 
+The in-process side is torch fp32: run the server with --server-arg=--backend=torch
+--server-arg=--precision=fp32 (as `make bench` does) to measure the batcher and the transport
+against the same backend; bench/backends.py compares the backends.
+
     python -m bench.embedder [--server-arg=--max-batch-size=16 ...] [--address HOST:PORT]
 
 Measures, on the shared ikarus catalog's search texts (~127 tokens on average), in --rounds rounds:
@@ -189,7 +193,7 @@ def run(args) -> dict:
                    f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
                    f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}",
         "server": {"max_batch_size": info.max_batch_size, "max_batch_wait_ms": info.max_batch_wait_ms,
-                   "args": args.server_arg},
+                   "backend": info.backend, "precision": info.precision, "args": args.server_arg},
         "in_process": {"texts_per_s_by_batch_size": {str(bs): round(v, 1) for bs, v in by_batch_size.items()},
                        "best_batch_size": best_bs,
                        "anchor_texts_per_s": round(med([r["anchor"] for r in rounds]), 1)},

@@ -25,8 +25,14 @@ from bench.results import RESULTS_DIR, machine, machine_line, markdown_table, re
 ROOT = Path(__file__).resolve().parent.parent
 
 # name -> (module, full-run args, quick-run args, time limit in seconds for the full run)
+# bench.embedder measures the batcher against in-process encode of the same backend: it runs the
+# torch backend (the in-process side is torch). bench.backends compares every backend with it.
+TORCH_FP32 = ["--server-arg=--backend=torch", "--server-arg=--precision=fp32"]
 BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
-    "embedder": ("bench.embedder", [], [], 1200),
+    "embedder": ("bench.embedder", TORCH_FP32, TORCH_FP32, 1200),
+    "backends": ("bench.backends", [], ["--modes", "torch-fp32,openvino-auto", "--texts", "32",
+                                        "--budget-s", "1", "--rounds", "1", "--queries", "5",
+                                        "--searches", "10", "--phase-seconds", "10"], 1800),
     "search_latency": ("bench.search_latency", [], ["--catalogs", "ikarus,2k", "--queries", "20",
                                                     "--repeated", "5", "--phase-seconds", "15"], 1800),
     "build_throughput": ("bench.build_throughput", [], ["--rounds", "1"], 900),
@@ -181,12 +187,14 @@ def embedder_rows(result: dict) -> list[dict]:
     """Rows from bench/embedder.py's own format: {"in_process": {"anchor_texts_per_s"},
     "service": {"N clients, M text(s)/call": {"texts_per_s", "ratio"}}, "latency_ms": {...}}."""
     anchor = result["in_process"]["anchor_texts_per_s"]
+    server = result.get("server", {})
+    runtime = f" ({server['backend']} {server['precision']})" if server.get("backend") else ""
     rows = []
     for setup, v in result["service"].items():
         one_text = setup.endswith(" 1 text/call")
         goal = 0.9 if one_text and setup.startswith("32 clients") else \
             0.95 if not one_text and setup.startswith("1 client") else None
-        rows.append({"goal": f"service vs in-process encode, {setup}" +
+        rows.append({"goal": f"service{runtime} vs in-process encode, {setup}" +
                              (f" >= {goal}x" if goal else ""),
                      "measured": f"{v['texts_per_s']} texts/s vs in-process {anchor} texts/s",
                      "ratio": f"{v['ratio']:.2f}x", "met": None if goal is None else v["ratio"] >= goal,

@@ -167,4 +167,5 @@ def model_info_from_proto(m: embedder_pb2.ModelInfo) -> ModelInfo:
                      max_texts_per_request=m.max_texts_per_request,
                      max_chars_per_text=m.max_chars_per_text, max_queue_texts=m.max_queue_texts,
                      max_batch_size=m.max_batch_size, max_batch_wait_ms=m.max_batch_wait_ms,
-                     max_message_bytes=m.max_message_bytes)
+                     max_message_bytes=m.max_message_bytes, backend=m.backend,
+                     precision=m.precision)

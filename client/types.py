@@ -154,6 +154,9 @@ class ModelInfo:
     max_batch_size: int = 0
     max_batch_wait_ms: float = 0.0
     max_message_bytes: int = 0
+    # What runs the forward pass ("torch" or "openvino") and at which precision ("fp32", "bf16").
+    backend: str = ""
+    precision: str = ""
 
 
 @dataclass(frozen=True)

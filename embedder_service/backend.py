@@ -41,9 +41,12 @@ def packaged_model_path() -> str:
 
 
 class SentenceTransformerBackend:
-    """A sentence-transformers model directory on CPU."""
+    """A sentence-transformers model directory on CPU, run by torch (the reference backend);
+    `precision` "bf16" runs the forward pass under torch's bf16 autocast."""
+    backend_name = "torch"
 
-    def __init__(self, model_path: str = "", torch_threads: int = 0):
+    def __init__(self, model_path: str = "", torch_threads: int = 0, precision: str = "fp32"):
+        self.precision = precision
         path = model_path or packaged_model_path()
         if not Path(path).is_dir():
             raise SystemExit(f"--model {path!r}: not a directory holding a sentence-transformers model")
@@ -59,6 +62,7 @@ class SentenceTransformerBackend:
             raise SystemExit(f"--model {path!r}: cannot load it as a sentence-transformers model: "
                              f"{type(exc).__name__}: {exc}") from None
         self.model.eval()
+        self.model_path = path
         self.model_name = PACKAGED_MODEL_NAME if not model_path else Path(path).resolve().name
         self.dimension = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
@@ -101,28 +105,44 @@ class SentenceTransformerBackend:
         return [Tokenized(ids[i], type_ids[i] if type_ids is not None else None, full[i])
                 for i in range(len(texts))]
 
+    def padded(self, batch: list[Tokenized]) -> dict[str, np.ndarray]:
+        """The model's inputs for `batch`, padded to its longest text: input_ids, attention_mask
+        (and token_type_ids when the model uses them), int64 [n, longest]."""
+        n, width = len(batch), max(t.length for t in batch)
+        arrays = {"input_ids": np.full((n, width), self._pad_id, dtype=np.int64),
+                  "attention_mask": np.zeros((n, width), dtype=np.int64)}
+        if self._uses_type_ids:
+            arrays["token_type_ids"] = np.zeros((n, width), dtype=np.int64)
+        for row, t in enumerate(batch):
+            arrays["input_ids"][row, :t.length] = t.ids
+            arrays["attention_mask"][row, :t.length] = 1
+            if self._uses_type_ids:
+                arrays["token_type_ids"][row, :t.length] = t.type_ids
+        return arrays
+
     def encode(self, batch: list[Tokenized]) -> np.ndarray:
         """One forward pass over `batch` (padded to its longest text): float32 [n, dimension],
         not normalized."""
         torch = self._torch
-        n, width = len(batch), max(t.length for t in batch)
-        ids = np.full((n, width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((n, width), dtype=np.int64)
-        for row, t in enumerate(batch):
-            ids[row, :t.length] = t.ids
-            mask[row, :t.length] = 1
-        features = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
-                    "modality": "text"}
-        if self._uses_type_ids:
-            type_ids = np.zeros((n, width), dtype=np.int64)
-            for row, t in enumerate(batch):
-                type_ids[row, :t.length] = t.type_ids
-            features["token_type_ids"] = torch.from_numpy(type_ids)
-        with torch.inference_mode():
+        features = {name: torch.from_numpy(a) for name, a in self.padded(batch).items()}
+        features["modality"] = "text"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
             for module in self._modules:
                 features = module(features)
-            vectors = features["sentence_embedding"]
-        return vectors.float().numpy().astype(np.float32, copy=False)
+        return features["sentence_embedding"].float().numpy().astype(np.float32, copy=False)
+
+    def pool(self, token_embeddings: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """The model's modules after its transformer (pooling, any dense layers; no Normalize)
+        over token embeddings computed elsewhere: float32 [n, dimension]. Another backend runs
+        the transformer and this, so pooling stays exactly the model's own."""
+        torch = self._torch
+        features = {"token_embeddings": torch.from_numpy(token_embeddings),
+                    "attention_mask": torch.from_numpy(attention_mask), "modality": "text"}
+        with torch.inference_mode():
+            for module in self._modules[1:]:
+                features = module(features)
+        return features["sentence_embedding"].float().numpy().astype(np.float32, copy=False)
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

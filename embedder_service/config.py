@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from servekit.flags import config_from_args
 
+from .precision import PRECISIONS
+
 MIB = 1024 * 1024
+BACKENDS = ("openvino", "torch")
 
 
 def env_var(name: str) -> str:
@@ -25,8 +28,28 @@ class EmbedderConfig:
     model: str = ""
     # Prometheus /metrics port; 0 = no metrics endpoint.
     metrics_port: int = 0
-    # Most texts in one forward pass.
-    max_batch_size: int = 32
+    # What runs the forward pass: "openvino" (the default: same vectors, about 2.5x the texts/s of
+    # torch on a CPU with native bf16, see docs/performance.md) or "torch" (the reference).
+    backend: str = "openvino"
+    # auto | fp32 | bf16. auto: bf16 where the CPU has native bf16 (AMX or AVX-512 BF16), else fp32
+    # (embedder_service/precision.py); bf16 on a CPU without it is refused at start.
+    precision: str = "auto"
+    # Replaces the CPU flags read from /proc/cpuinfo in that decision (e.g. "none": no native
+    # bf16, so auto means fp32); "" = detect.
+    cpu_features: str = ""
+    # The OpenVINO backend's converted model is kept here, so that a restart does not convert
+    # again; "" = $XDG_CACHE_HOME/recsys/openvino (~/.cache/recsys/openvino); "off" = no cache.
+    cache_dir: str = ""
+    # OpenVINO inference threads; 0 = OpenVINO's default (one per core).
+    openvino_threads: int = 0
+    # Most texts in one forward pass. 16 since the OpenVINO default: its bf16 forward pass ran
+    # fastest at batch 16 on length-sorted ikarus texts in-process, and the service at 16 beat 32
+    # in both sweeps run (bench.backends --embedder-only --server-arg=--max-batch-size=N, both in
+    # one process each): 32 one-text clients 2.61x vs 2.09x and 3.00x vs 1.54x of in-process
+    # torch fp32, 64-text calls 2.28x vs 2.05x and 3.68x vs 2.77x (2026-12-01, on a machine loaded
+    # by other test suites: noisy). max_batch_wait_ms 1 and batch_overhead_tokens 128 gave no
+    # gain there, so those stay.
+    max_batch_size: int = 16
     # Most padded tokens (texts x longest text) in one forward pass: caps a batch of long texts.
     max_batch_tokens: int = 16384
     # Fixed cost of one forward pass, in padded-token equivalents: the batcher cuts a length-sorted
@@ -89,9 +112,14 @@ class EmbedderConfig:
             return f"--omp-wait-policy must be PASSIVE, ACTIVE or empty, got {self.omp_wait_policy!r}"
         if self.omp_spin_count < -1:
             return f"--omp-spin-count must be -1 (the wait policy decides) or more, got {self.omp_spin_count}"
-        if min(self.max_batch_wait_ms, self.grace_s, self.torch_threads, self.token_reload_s) < 0:
-            return ("--max-batch-wait-ms, --grace-s, --torch-threads and --token-reload-s must not "
-                    "be negative")
+        if min(self.max_batch_wait_ms, self.grace_s, self.torch_threads, self.token_reload_s,
+               self.openvino_threads) < 0:
+            return ("--max-batch-wait-ms, --grace-s, --torch-threads, --openvino-threads and "
+                    "--token-reload-s must not be negative")
+        if self.backend not in BACKENDS:
+            return f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}"
+        if self.precision not in PRECISIONS:
+            return f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
         return None
 
     @property

@@ -11,6 +11,7 @@ from servekit.metrics import serve_metrics
 from .backend import SentenceTransformerBackend
 from .batcher import Batcher
 from .config import EmbedderConfig
+from .precision import choose, cpu_features
 from .servicer import EmbedderServicer
 
 log = logging.getLogger("embedder_service")
@@ -18,9 +19,25 @@ log = logging.getLogger("embedder_service")
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name  # recsys.v1.Embedder
 
 
+def make_backend(config: EmbedderConfig) -> SentenceTransformerBackend:
+    """The configured backend at the precision this CPU supports (--precision auto: bf16 where
+    it is native); the decision is logged."""
+    features = cpu_features(config.cpu_features)
+    if config.backend == "openvino":
+        from .openvino_backend import OpenVINOBackend, bf16_capable, import_openvino
+        decision = choose(config.precision, features, bf16_capable(import_openvino()), "OpenVINO")
+    else:
+        decision = choose(config.precision, features)
+    log.info("backend %s, precision %s: %s", config.backend, decision.precision, decision.reason)
+    if config.backend == "openvino":
+        return OpenVINOBackend(config.model, config.torch_threads, decision.precision,
+                               config.cache_dir, config.openvino_threads)
+    return SentenceTransformerBackend(config.model, config.torch_threads, decision.precision)
+
+
 def load_backend(config: EmbedderConfig) -> tuple[SentenceTransformerBackend, Batcher]:
     """Load the model, start the batcher, and warm both with one encode through the queue."""
-    backend = SentenceTransformerBackend(config.model, config.torch_threads)
+    backend = make_backend(config)
     batcher = Batcher(backend, max_batch_size=config.max_batch_size,
                       max_batch_tokens=config.max_batch_tokens,
                       batch_overhead_tokens=config.batch_overhead_tokens,
@@ -56,6 +73,7 @@ def serve(config: EmbedderConfig) -> None:
         raise
     servicer.attach(backend, batcher)
     health.set_serving(True)
-    log.info("serving %s (dim %d, max_seq_length %d) on %s:%d", backend.model_name, backend.dimension,
-             backend.max_seq_length, config.host, port)
+    log.info("serving %s (dim %d, max_seq_length %d, backend %s %s) on %s:%d", backend.model_name,
+             backend.dimension, backend.max_seq_length, backend.backend_name, backend.precision,
+             config.host, port)
     serve_until_signal(server, health, grace_s=config.grace_s, on_stop=batcher.stop)

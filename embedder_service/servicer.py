@@ -38,7 +38,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
             max_seq_length=backend.max_seq_length, normalized=True,
             max_texts_per_request=c.max_texts_per_request, max_chars_per_text=c.max_chars_per_text,
             max_queue_texts=c.max_queue_texts, max_batch_size=c.max_batch_size,
-            max_batch_wait_ms=c.max_batch_wait_ms, max_message_bytes=c.max_message_bytes)
+            max_batch_wait_ms=c.max_batch_wait_ms, max_message_bytes=c.max_message_bytes,
+            backend=backend.backend_name, precision=backend.precision)
         self._ready = _Ready(backend, batcher, limits, info)
 
     def _get_ready(self) -> _Ready:

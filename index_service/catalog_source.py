@@ -16,7 +16,7 @@ from .catalog import Catalog
 from .catalog_files import delimiter_option
 from .catalog_reader import CatalogError, LoadReport, parse_columns_spec, read_catalog
 from .config import IndexConfig
-from .embedder_client import EmbedderClient
+from .embedder_client import EmbedderClient, EmbedderModel
 from .startup_plan import StartupError
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,9 @@ def catalog_settings(config: IndexConfig) -> tuple[Path, dict]:
         raise StartupError(str(exc)) from None
 
 
-def embedder_model(config: IndexConfig, embedder: EmbedderClient) -> tuple[str, int]:
-    """(model name, dimension) of the embedder, waiting up to --embedder-wait-s for it."""
+def embedder_model(config: IndexConfig, embedder: EmbedderClient) -> EmbedderModel:
+    """What the embedder serves (model name, dimension, backend, precision), waiting up to
+    --embedder-wait-s for it."""
     try:
         embedder.wait_serving(config.embedder_wait_s)
         return embedder.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)

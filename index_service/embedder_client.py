@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from typing import NamedTuple
 
 import grpc
 import numpy as np
@@ -32,6 +33,15 @@ CACHE_MISSES = Counter("index_query_cache_misses_total", "Query vectors that nee
 EMBED_CALLS = Counter("index_embed_calls_total", "Embed calls to the embedder, by outcome", ["code"])
 
 _SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+class EmbedderModel(NamedTuple):
+    """What the embedder serves. (model_name, dimension) decide whether stored vectors are
+    compatible; backend and precision ("" from an embedder that does not say) do not."""
+    model_name: str
+    dimension: int
+    backend: str = ""
+    precision: str = ""
 
 
 class QueryCache:
@@ -122,14 +132,15 @@ class EmbedderClient:
             stream.cancel()
         raise Unavailable(f"the embedder at {self.display} stopped before it was SERVING")
 
-    def model_info(self, *, timeout: float, wait_for_ready: bool = False):
-        """(model_name, dimension); waits up to `timeout` for the embedder when wait_for_ready."""
+    def model_info(self, *, timeout: float, wait_for_ready: bool = False) -> "EmbedderModel":
+        """(model_name, dimension, backend, precision); waits up to `timeout` for the embedder
+        when wait_for_ready."""
         try:
             info = self._stub.GetModelInfo(embedder_pb2.GetModelInfoRequest(), timeout=timeout,
                                            wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
             raise self._error(exc, "model info request") from None
-        return info.model_name, int(info.dimension)
+        return EmbedderModel(info.model_name, int(info.dimension), info.backend, info.precision)
 
     def embed(self, texts: list[str], *, timeout: float | None = None, what: str = "texts") -> np.ndarray:
         """Normalized float32 vectors, one row per text, in order."""

@@ -110,10 +110,11 @@ def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
         raise StartupError(str(exc)) from None
     catalog_sha = artifacts.sha256_file(csv_path)
     imported_sha = artifacts.sha256_file(Path(config.embeddings)) if config.embeddings else None
-    model = embedder_model(config, client)
+    info = embedder_model(config, client)
     current = artifacts.current_build(Path(config.data_dir))
     facts = Facts(
-        catalog_sha256=catalog_sha, columns=mapping, model=model,
+        catalog_sha256=catalog_sha, columns=mapping, model=(info.model_name, info.dimension),
+        embedder_runtime=(info.backend, info.precision),
         index_type=config.index_type, index_params=config.index_params,
         build_param_names=vectors.BACKENDS[config.index_type].build_params,
         manifest=current[1] if current else None,
@@ -174,6 +175,8 @@ def _vectors(start_plan: Plan, config: IndexConfig, client: EmbedderClient, fact
 def _base_manifest(config: IndexConfig, facts: Facts, start_plan: Plan,
                    source: tuple[str | None, str]) -> dict:
     return {"model_name": facts.model[0], "dimension": facts.model[1],
+            "embedder_backend": facts.embedder_runtime[0],
+            "embedder_precision": facts.embedder_runtime[1],
             "catalog_sha256": facts.catalog_sha256,
             "catalog_path": str(Path(config.catalog).resolve()), "columns": facts.columns,
             "embeddings_sha256": source[0], "embeddings_source": source[1],

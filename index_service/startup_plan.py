@@ -17,6 +17,9 @@ The rules, in this order:
    (or importing --embeddings). The operator replaced the source of truth: writes compacted into
    the previous build go with it, and the writes logged after the last compaction are re-applied
    on top of the new catalog (`Plan.wal_sequence` says which ones the new build already holds).
+Another embedder backend or precision than the build's (manifest `embedder_backend`,
+`embedder_precision`) changes nothing in these rules: the vectors stay compatible, so it is only a
+note (logged as a warning).
 """
 from __future__ import annotations
 
@@ -51,6 +54,9 @@ class Facts:
     embedder: str = ""                  # for messages
     catalog_format: str = "csv"         # "csv", "jsonl" or "parquet"
     csv_delimiter: str = ","            # the delimiter a read would use ("" unless CSV)
+    # The embedder's (backend, precision): recorded in the manifest; a change is logged, never a
+    # reason to rebuild (every backend gives the same vectors to cosine >= 0.999).
+    embedder_runtime: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,17 @@ def _model_change(f: Facts) -> str | None:
     return f"{message}: rebuilding (--on-model-change rebuild)"
 
 
+def _runtime_change(f: Facts) -> str | None:
+    """None unless the build records another embedder backend/precision than the one now serving."""
+    m = f.manifest
+    built = (m or {}).get("embedder_backend"), (m or {}).get("embedder_precision")
+    if not all(built) or not all(f.embedder_runtime) or built == tuple(f.embedder_runtime):
+        return None
+    return (f"the artifacts in {f.data_dir} were embedded with backend {built[0]} {built[1]}, the "
+            f"embedder at {f.embedder} runs {f.embedder_runtime[0]} {f.embedder_runtime[1]}: "
+            "vectors stay compatible; no rebuild")
+
+
 def _same_data(f: Facts) -> bool:
     m = f.manifest
     return (m is not None and m.get("catalog_sha256") == f.catalog_sha256
@@ -100,14 +117,14 @@ def plan(f: Facts) -> Plan:
     be served and must not be replaced."""
     change = _model_change(f)
     model_changed = change is not None
-    notes = (change,) if model_changed else ()
+    notes = (change,) if model_changed else tuple(filter(None, [_runtime_change(f)]))
     if _same_data(f):
         stored_seq = int(f.manifest.get("wal_sequence", 0))
         if model_changed:
             return Plan(REEMBED, stored_seq, reembed_logged_upserts=True, notes=notes)
         if _same_index(f):
-            return Plan(LOAD, stored_seq)
-        return Plan(REINDEX, stored_seq)
+            return Plan(LOAD, stored_seq, notes=notes)
+        return Plan(REINDEX, stored_seq, notes=notes)
     compacted = int(f.manifest.get("wal_sequence", 0)) if f.manifest is not None else 0
     wal_sequence = max(f.wal_base_seq, compacted)
     if f.manifest is not None or f.wal_last_seq > wal_sequence:

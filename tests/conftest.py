@@ -4,21 +4,23 @@ from __future__ import annotations
 import pytest
 
 from tests import milvus_server
-from tests.procs import ServiceProcess, free_port
+from tests.procs import EXACT_EMBEDDER_ARGS, ServiceProcess, free_port
 
 
 @pytest.fixture(scope="session")
 def shared_embedder() -> ServiceProcess:
-    """One real embedder (default settings, a metrics endpoint at `.metrics_port`) for every test
-    that just needs an embedder: started on first use, so a run without such tests (the fast
-    subset) loads no model; SIGTERMed at the end of the session, where it must exit 0.
+    """One real embedder for every test that just needs an embedder: the default backend at fp32
+    (EXACT_EMBEDDER_ARGS: its vectors equal torch fp32's to ~2e-7, so tests compare with
+    in-process references exactly), with a metrics endpoint at `.metrics_port`. Started on first
+    use, so a run without such tests (the fast subset) loads no model; SIGTERMed at the end of
+    the session, where it must exit 0.
 
     Do not kill, restart or reconfigure it, and do not count on its metrics from before your test:
     a test that does any of that starts its own embedder (tests.test_index_support.start_embedder,
     or tests.procs.ServiceProcess)."""
     port, metrics_port = free_port(), free_port()
     proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port",
-                                               str(metrics_port)], port)
+                                               str(metrics_port), *EXACT_EMBEDDER_ARGS], port)
     proc.metrics_port = metrics_port
     with proc.serving_until_clean_exit():
         yield proc

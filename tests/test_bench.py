@@ -188,6 +188,27 @@ def test_fusion_sweep_bench_on_the_product_lines_catalog(shared_embedder, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_backends_bench_tiny_compares_each_backend_with_in_process_torch(tmp_path):
+    csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
+    result = run_bench("bench.backends", [
+        "--catalog", str(csv_path), "--modes", "torch-fp32,openvino-auto", "--texts", "16",
+        "--budget-s", "0.5", "--rounds", "1", "--queries", "3", "--batch", "8", "--searches", "6",
+        "--phase-seconds", "20"], tmp_path, timeout=800)
+    modes = result["details"]["modes"]
+    assert set(modes) == {"torch-fp32", "openvino-auto"}
+    assert (modes["torch-fp32"]["backend"], modes["torch-fp32"]["precision"]) == ("torch", "fp32")
+    assert modes["openvino-auto"]["backend"] == "openvino"
+    assert modes["torch-fp32"]["search_1"] == 1.0  # the torch backend is the Search yardstick
+    for mode in modes.values():
+        assert mode["quality_ok"] and mode["anchor_texts_per_s"] > 0 and mode["build"] > 0
+    goals = [row for row in result["rows"] if row["goal"].startswith("openvino-auto")]
+    assert len(goals) == 7 and all(row["met"] is not None for row in goals)
+    assert all(row["met"] is None for row in result["rows"]
+               if row["goal"].startswith("torch-fp32") and "vectors vs" not in row["goal"])
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 40)

@@ -70,8 +70,9 @@ def test_stats_model_info_embed_page_and_write_results():
     assert (stats.hybrid_fusion, stats.hybrid_alpha, stats.hybrid_candidates) == ("weighted", 0.3, 200)
     info = convert.model_info_from_proto(embedder_pb2.ModelInfo(
         model_name="m", dimension=384, max_seq_length=256, normalized=True,
-        max_texts_per_request=1024))
+        max_texts_per_request=1024, backend="openvino", precision="bf16"))
     assert info.normalized and info.max_texts_per_request == 1024
+    assert (info.backend, info.precision) == ("openvino", "bf16")
     embedded = convert.embed_result_from_proto(embedder_pb2.EmbedResponse(
         embeddings=[embedder_pb2.Embedding(values=[0.5, -0.5], token_count=4, truncated=True)],
         model_name="m", total_tokens=4, timing=embedder_pb2.Timing(total_us=10)))

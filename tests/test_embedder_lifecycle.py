@@ -43,13 +43,14 @@ def test_not_serving_while_loading_then_serving_then_sigterm_drains():
             assert early_embed == grpc.StatusCode.UNAVAILABLE
             assert "serving sentence-transformers/all-MiniLM-L6-v2" in proc.output()
 
-            # A call that takes a while (64 long texts), in flight when SIGTERM arrives.
-            future = stub.Embed.future(pb.EmbedRequest(texts=[LONG_TEXT] * 64), timeout=240)
+            # A call that takes a while (256 long texts: seconds even for bf16 OpenVINO), in
+            # flight when SIGTERM arrives.
+            future = stub.Embed.future(pb.EmbedRequest(texts=[LONG_TEXT] * 256), timeout=240)
             time.sleep(0.5)
             assert not future.done(), "the call must still be in flight for this test to mean anything"
             proc.proc.terminate()
             reply = future.result()
-            assert len(reply.embeddings) == 64 and len(reply.embeddings[0].values) == 384
+            assert len(reply.embeddings) == 256 and len(reply.embeddings[0].values) == 384
         assert proc.proc.wait(120) == 0, proc.output()
         assert "draining" in proc.output()
     finally:

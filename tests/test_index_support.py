@@ -51,11 +51,11 @@ def write_tiny_csv(path: Path, rows=TINY_ROWS) -> Path:
     return path
 
 
-def start_embedder(port: int | None = None) -> ServiceProcess:
+def start_embedder(port: int | None = None, extra: tuple[str, ...] = ()) -> ServiceProcess:
     """A real embedder with a metrics endpoint (`.metrics_port`), SERVING on return."""
     port, metrics_port = port or free_port(), free_port()
-    proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port", str(metrics_port)],
-                          port=port)
+    proc = ServiceProcess("embedder_service", ["--port", str(port), "--metrics-port", str(metrics_port),
+                                               *extra], port=port)
     proc.metrics_port = metrics_port
     return proc.wait_serving(timeout=180)
 

@@ -102,3 +102,24 @@ def test_another_model_and_another_file_rebuild_from_the_file_and_reembed_the_lo
                      on_model_change="rebuild"))
     assert (p.action, p.reembed_logged_upserts) == (BUILD, True)
     assert len(p.notes) == 2
+
+
+@pytest.mark.parametrize("runtime", [("openvino", "bf16"), ("torch", "bf16"), ("openvino", "fp32")])
+def test_another_embedder_backend_or_precision_is_a_note_not_a_rebuild(runtime):
+    built = {**BUILT, "embedder_backend": "torch", "embedder_precision": "fp32"}
+    served = replace(SERVED, manifest=built)
+    assert plan(replace(served, embedder_runtime=("torch", "fp32"))) == plan(served)
+    p = plan(replace(served, embedder_runtime=runtime))
+    assert (p.action, p.wal_sequence, p.reembed_logged_upserts) == (LOAD, 7, False)
+    assert p.notes == (f"the artifacts in /data were embedded with backend torch fp32, the embedder "
+                       f"at e:1 runs {runtime[0]} {runtime[1]}: vectors stay compatible; no rebuild",)
+    for change in ({"index_type": "flat", "index_params": {}, "build_param_names": ()},
+                   {"catalog_sha256": "bbb"}):  # the action stays what the other facts decide
+        assert plan(replace(served, embedder_runtime=runtime, **change)).action == \
+            plan(replace(served, **change)).action
+
+
+def test_a_build_or_embedder_that_records_no_backend_gives_no_note():
+    assert plan(replace(SERVED, embedder_runtime=("openvino", "bf16"))).notes == ()
+    built = {**BUILT, "embedder_backend": "torch", "embedder_precision": "fp32"}
+    assert plan(replace(SERVED, manifest=built)).notes == ()

@@ -50,6 +50,7 @@ class Target:
     model_name: str
     dimension: int
     owner: str
+    runtime: tuple[str, str] = ("", "")  # the embedder's (backend, precision): never a mismatch
 
     def differs(self, info: dict) -> str | None:
         theirs = (info.get("catalog_sha256"), info.get("columns"), info.get("model_name"),
@@ -86,8 +87,9 @@ def open_milvus_store(config: IndexConfig, embedder: EmbedderClient, *,
 def _target(config: IndexConfig, embedder: EmbedderClient) -> Target:
     catalog, columns = catalog_settings(config)
     sha = artifacts.sha256_file(catalog)
-    model, dimension = embedder_model(config, embedder)
-    return Target(sha, columns, model, dimension, f"{socket.gethostname()}:{os.getpid()}")
+    model = embedder_model(config, embedder)
+    return Target(sha, columns, model.model_name, model.dimension,
+                  f"{socket.gethostname()}:{os.getpid()}", (model.backend, model.precision))
 
 
 def milvus_token(config: IndexConfig) -> str:
@@ -157,6 +159,7 @@ def _settle(client, calls, config, embedder, target, version, progress) -> dict:
         if info and info.get("status") == "ready":
             if (other := target.differs(info)) is not None:
                 raise StartupError(_refusal(config, target, other))
+            _log_runtime_change(info, target)
             return info
         filler_alive = (info and info.get("owner") != target.owner
                         and time.time() - float(info.get("heartbeat", 0)) < STALE_S)
@@ -171,6 +174,13 @@ def _settle(client, calls, config, embedder, target, version, progress) -> dict:
         filled = _fill(client, calls, config, embedder, target, version, progress, info)
         if filled is not None:
             return filled
+
+
+def _log_runtime_change(info: dict, target: Target) -> None:
+    built = (info.get("embedder_backend", ""), info.get("embedder_precision", ""))
+    if all(built) and all(target.runtime) and built != target.runtime:
+        log.warning("the collection was filled by an embedder running %s %s; this one runs %s %s: "
+                    "vectors stay compatible (cosine >= 0.999), no refill", *built, *target.runtime)
 
 
 def _refusal(config: IndexConfig, target: Target, theirs: str) -> str:
@@ -206,6 +216,7 @@ def _fill(client, calls, config, embedder, target, version, progress, previous) 
     ready = {**record, "status": "ready", "heartbeat": time.time(), "written": len(catalog),
              "median_price": catalog.median_price, "embeddings_source": source,
              "catalog_format": report.catalog_format, "csv_delimiter": report.csv_delimiter,
+             "embedder_backend": target.runtime[0], "embedder_precision": target.runtime[1],
              "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              "catalog_path": str(Path(config.catalog).resolve())}
     build_info.write(client, collection, ready, timeout)

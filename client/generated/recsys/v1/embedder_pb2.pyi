@@ -57,7 +57,7 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_name", "dimension", "max_seq_length", "normalized", "max_texts_per_request", "max_chars_per_text", "max_queue_texts", "max_batch_size", "max_batch_wait_ms", "max_message_bytes")
+    __slots__ = ("model_name", "dimension", "max_seq_length", "normalized", "max_texts_per_request", "max_chars_per_text", "max_queue_texts", "max_batch_size", "max_batch_wait_ms", "max_message_bytes", "backend", "precision")
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     MAX_SEQ_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,8 @@ class ModelInfo(_message.Message):
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     model_name: str
     dimension: int
     max_seq_length: int
@@ -78,4 +80,6 @@ class ModelInfo(_message.Message):
     max_batch_size: int
     max_batch_wait_ms: float
     max_message_bytes: int
-    def __init__(self, model_name: _Optional[str] = ..., dimension: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., normalized: _Optional[bool] = ..., max_texts_per_request: _Optional[int] = ..., max_chars_per_text: _Optional[int] = ..., max_queue_texts: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_batch_wait_ms: _Optional[float] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    backend: str
+    precision: str
+    def __init__(self, model_name: _Optional[str] = ..., dimension: _Optional[int] = ..., max_seq_length: _Optional[int] = ..., normalized: _Optional[bool] = ..., max_texts_per_request: _Optional[int] = ..., max_chars_per_text: _Optional[int] = ..., max_queue_texts: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_batch_wait_ms: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., backend: _Optional[str] = ..., precision: _Optional[str] = ...) -> None: ...
