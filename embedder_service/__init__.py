@@ -2,5 +2,7 @@
 
 Layers (as in text-embeddings-inference): transport (servicer.py: RPCs; server.py / __main__.py:
 process, health, signals), core (batcher.py: the queue and dynamic batching; validation.py:
-limits), backend (backend.py: the model behind a tiny interface). config.py holds the settings.
+limits), backend (backend.py: the model behind a tiny interface, torch; openvino_backend.py: the
+same model compiled by OpenVINO; ov_cache.py: its converted models, kept between starts;
+precision.py: fp32 or bf16, from the CPU's features). config.py holds the settings.
 """
