@@ -6,6 +6,7 @@ import threading
 import time
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from servekit.deadlines import remaining_s
 from servekit.errors import Cancelled, DeadlineExceeded, ServiceError, Unavailable
 
 from .backend import normalize_rows
@@ -118,7 +119,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
 
     @staticmethod
     def _answer(ready: _Ready, request, job, context, arrived: float) -> embedder_pb2.EmbedResponse:
-        if not job.wait(context.time_remaining()):
+        if not job.wait(remaining_s(context)):
             job.cancel()
             raise DeadlineExceeded(
                 f"the call's deadline passed with {job.remaining} of its {len(job.tokens)} texts "

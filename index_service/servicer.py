@@ -5,6 +5,7 @@ import functools
 import time
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
+from servekit.deadlines import remaining_s
 
 from .filters import from_proto as filter_from_proto
 from .product_writes import ProductWrites
@@ -17,7 +18,7 @@ DEADLINE_MARGIN_S = 0.05
 
 def _timeout(context) -> float | None:
     """The caller's remaining time, less a margin so that our UNAVAILABLE arrives before it."""
-    remaining = context.time_remaining()
+    remaining = remaining_s(context)
     return None if remaining is None else max(0.001, remaining - DEADLINE_MARGIN_S)
 
 

@@ -5,5 +5,6 @@ counts and times every call), access (who may call: TLS and tokens, resolved at 
 token check: which role each method needs), tokens (the tokens of each role, from files,
 reloaded live), tls (the server's certificate), health (grpc.health.v1 state), lifecycle (build,
 wire, bind, serve, graceful SIGTERM, SIGHUP reload), metrics (the Prometheus endpoint, per-RPC
-and rejected-call metrics), flags (one frozen config dataclass from flags and environment).
+and rejected-call metrics), flags (one frozen config dataclass from flags and environment),
+deadlines (the caller's remaining time; None for a call sent without a deadline).
 """

@@ -1,0 +1,63 @@
+"""Calls sent without a deadline (a raw generated stub, no `timeout=`) are served like any other.
+
+grpcio reports such a call as ~9.2e18 seconds remaining; waiting that long raises OverflowError,
+which once turned every deadline-less Embed into INTERNAL. Real processes, raw stubs, every RPC
+that waits on something (the model, the embedder, the write path)."""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
+from client.generated.recsys.v1 import index_pb2 as pb
+from servekit.deadlines import NO_DEADLINE_S, remaining_s
+from tests.test_index_support import index_stub, start_index, write_tiny_csv
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def index(shared_embedder, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("no-deadline")
+    proc = start_index(shared_embedder.address, write_tiny_csv(tmp / "tiny.csv"), tmp / "data")
+    yield index_stub(proc)
+    proc.kill()
+
+
+@pytest.mark.slow
+def test_embed_and_embed_stream_without_a_deadline(shared_embedder):
+    with grpc.insecure_channel(shared_embedder.address) as channel:
+        stub = embedder_pb2_grpc.EmbedderStub(channel)
+        reply = stub.Embed(embedder_pb2.EmbedRequest(texts=["oak desk", "brass lamp"]))
+        assert len(reply.embeddings) == 2 and len(reply.embeddings[0].values) == 384
+        streamed = list(stub.EmbedStream(iter([embedder_pb2.EmbedRequest(texts=["rug"])] * 3)))
+        assert [len(r.embeddings) for r in streamed] == [1, 1, 1]
+
+
+@pytest.mark.slow
+def test_index_rpcs_without_a_deadline(index):
+    hits = index.Search(pb.SearchRequest(query="a desk for writing", k=3)).hits
+    assert len(hits) == 3 and "desk" in hits[0].product.title.lower()
+    similar = index.SimilarProducts(pb.SimilarProductsRequest(product_id="t05", k=2)).hits
+    assert similar[0].product.id == "t06"  # the other lamp
+    written = index.UpsertProducts(pb.UpsertProductsRequest(products=[
+        pb.Product(id="n01", title="Linen duvet cover", description="Queen size bedding")]))
+    assert written.upserted == 1
+    assert index.GetProduct(pb.GetProductRequest(product_id="n01")).title == "Linen duvet cover"
+    assert index.DeleteProducts(pb.DeleteProductsRequest(product_ids=["n01"])).deleted == 1
+    assert index.GetStats(pb.GetStatsRequest()).product_count == 10
+
+
+class _Context:
+    def __init__(self, remaining):
+        self._remaining = remaining
+
+    def time_remaining(self):
+        return self._remaining
+
+
+@pytest.mark.parametrize("reported, expected", [
+    (9.223372035058598e18, None),  # what grpcio reports for a call without a deadline
+    (NO_DEADLINE_S, None), (None, None), (2.5, 2.5), (-0.1, 0.0)])
+def test_remaining_s(reported, expected):
+    assert remaining_s(_Context(reported)) == expected
