@@ -1,4 +1,5 @@
-"""Choosing the embedder's backend and precision, and the OpenVINO model cache: no model, no server.
+"""Choosing the embedder's backend and precision, and the OpenVINO model cache: no model, no server
+(but for the pooling test, which loads the model).
 
 The vectors of each backend and precision against torch fp32 are tests/test_embedder_quality.py's.
 """
@@ -210,3 +211,27 @@ def test_the_bar_passes_bf16_like_rounding_and_fails_noise_it_should_not_pass():
     assert quality.agreement(one_bad, want).problems()[0].startswith("minimum cosine")
     with pytest.raises(ValueError):
         quality.agreement(want[:5], want)
+
+
+# ---- pooling outside torch ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_numpy_mean_pooling_is_the_models_own_pooling():
+    """OpenVINO's hidden states are pooled in numpy only where the model's Pooling is plain mean
+    pooling, and then to torch's result within float32 rounding (padded rows included)."""
+    import numpy as np
+    from embedder_service.backend import SentenceTransformerBackend
+    from embedder_service.openvino_backend import mean_pool, plain_mean_pooling
+
+    backend = SentenceTransformerBackend()
+    assert plain_mean_pooling(backend._modules[1:])
+    Pooling = type(backend._modules[1])
+    rng = np.random.default_rng(7)
+    hidden = rng.normal(size=(4, 9, backend.dimension)).astype(np.float32)
+    mask = np.zeros((4, 9), dtype=np.int64)
+    for row, length in enumerate((9, 1, 5, 3)):
+        mask[row, :length] = 1
+    hidden[mask == 0] = 1e3  # padding must not leak into the mean
+    np.testing.assert_allclose(mean_pool(hidden, mask), backend.pool(hidden, mask), rtol=0, atol=2e-6)
+    assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="cls")])
+    assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="mean", include_prompt=False)])
+    assert not plain_mean_pooling(backend._modules)  # a transformer first: not pooling alone
