@@ -6,7 +6,8 @@ Requests: random unicode with control characters, 1 MB strings, huge and negativ
 page_size, NaN and infinite prices, scores and vectors, unknown enum values, empty and enormous
 batches, vectors of the wrong dimension, forged page tokens, streams of bad requests, and raw
 bytes that are not a valid message at all (invalid UTF-8 in a string field included: the one
-input protobuf's Python API cannot build, so we send the bytes ourselves).
+input protobuf's Python API cannot build, so we send the bytes ourselves). Each call goes with a
+roomy deadline, a tiny one, or none at all (a raw stub without `timeout=`).
 
 The number of examples per RPC is FUZZ_EXAMPLES (env RECSYS_FUZZ_EXAMPLES, default 25: about a
 minute on 2 cores); `python -m bench.fuzz --examples N` runs the same properties longer. The cases
@@ -31,6 +32,10 @@ from tests.test_index_support import TINY_ROWS, write_tiny_csv
 FUZZ_EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))
 pytestmark = [pytest.mark.timeout(max(600, 20 * FUZZ_EXAMPLES)), pytest.mark.slow]
 CALL_TIMEOUT_S = 30.0
+# The deadline each fuzzed call is sent with: mostly a roomy one, sometimes none at all (a raw stub
+# without timeout=, which grpcio reports to the server as ~9.2e18 s left) or one that passes while
+# the call is in flight.
+deadlines = st.sampled_from([CALL_TIMEOUT_S, CALL_TIMEOUT_S, None, 0.005])
 DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
               grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE,
               grpc.StatusCode.DEADLINE_EXCEEDED}
@@ -213,7 +218,10 @@ def check(method: str, call) -> grpc.StatusCode:
     FIRST_MESSAGE.setdefault((method, code.name), (details or "")[:160])
     assert code in DOCUMENTED, f"{method} answered {code.name}: {details}"
     assert code == grpc.StatusCode.OK or details, f"{method}: {code.name} without a message"
-    assert "Stream removed" not in details, f"{method}: the status was lost: {details}"
+    # A status the server could not send arrives as "Stream removed" (UNKNOWN/INTERNAL); the same
+    # words with DEADLINE_EXCEEDED are the client's own, when the deadline passed mid-send.
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED or "Stream removed" not in details, \
+        f"{method}: the status was lost: {details}"
     return code
 
 
@@ -228,60 +236,60 @@ def _embedder(channels):
 # -- the properties --------------------------------------------------------------------------------
 
 @FUZZ
-@given(request=search_requests())
-def test_search(channels, request):
-    check("Index/Search", lambda: _index(channels).Search(request, timeout=CALL_TIMEOUT_S))
+@given(request=search_requests(), deadline=deadlines)
+def test_search(channels, deadline, request):
+    check("Index/Search", lambda: _index(channels).Search(request, timeout=deadline))
 
 
 @FUZZ
-@given(request=similar_requests())
-def test_similar_products(channels, request):
+@given(request=similar_requests(), deadline=deadlines)
+def test_similar_products(channels, deadline, request):
     check("Index/SimilarProducts",
-          lambda: _index(channels).SimilarProducts(request, timeout=CALL_TIMEOUT_S))
+          lambda: _index(channels).SimilarProducts(request, timeout=deadline))
 
 
 @FUZZ
-@given(product_id=ids)
-def test_get_product(channels, product_id):
+@given(product_id=ids, deadline=deadlines)
+def test_get_product(channels, deadline, product_id):
     check("Index/GetProduct", lambda: _index(channels).GetProduct(
-        index_pb2.GetProductRequest(product_id=product_id), timeout=CALL_TIMEOUT_S))
+        index_pb2.GetProductRequest(product_id=product_id), timeout=deadline))
 
 
 @FUZZ
-@given(page_size=INT32, page_token=page_tokens)
-def test_list_products(channels, page_size, page_token):
+@given(page_size=INT32, page_token=page_tokens, deadline=deadlines)
+def test_list_products(channels, deadline, page_size, page_token):
     request = index_pb2.ListProductsRequest(page_size=page_size, page_token=page_token)
-    check("Index/ListProducts", lambda: _index(channels).ListProducts(request, timeout=CALL_TIMEOUT_S))
+    check("Index/ListProducts", lambda: _index(channels).ListProducts(request, timeout=deadline))
 
 
 @FUZZ
-@given(batch=upsert_batches)
-def test_upsert_products(channels, batch):
+@given(batch=upsert_batches, deadline=deadlines)
+def test_upsert_products(channels, deadline, batch):
     request = index_pb2.UpsertProductsRequest(products=batch)
     check("Index/UpsertProducts",
-          lambda: _index(channels).UpsertProducts(request, timeout=CALL_TIMEOUT_S))
+          lambda: _index(channels).UpsertProducts(request, timeout=deadline))
 
 
 @FUZZ
-@given(batch=delete_batches)
-def test_delete_products(channels, batch):
+@given(batch=delete_batches, deadline=deadlines)
+def test_delete_products(channels, deadline, batch):
     batch = [i for i in batch if i not in ("t01", "t02")]  # keep two products for the checks
     request = index_pb2.DeleteProductsRequest(product_ids=batch)
     check("Index/DeleteProducts",
-          lambda: _index(channels).DeleteProducts(request, timeout=CALL_TIMEOUT_S))
+          lambda: _index(channels).DeleteProducts(request, timeout=deadline))
 
 
 @FUZZ
-@given(request=embed_requests())
-def test_embed(channels, request):
-    check("Embedder/Embed", lambda: _embedder(channels).Embed(request, timeout=CALL_TIMEOUT_S))
+@given(request=embed_requests(), deadline=deadlines)
+def test_embed(channels, deadline, request):
+    check("Embedder/Embed", lambda: _embedder(channels).Embed(request, timeout=deadline))
 
 
 @FUZZ
-@given(requests=st.lists(embed_requests(), max_size=4))
-def test_embed_stream(channels, requests):
+@given(requests=st.lists(embed_requests(), max_size=4), deadline=deadlines)
+def test_embed_stream(channels, deadline, requests):
     check("Embedder/EmbedStream",
-          lambda: _embedder(channels).EmbedStream(iter(requests), timeout=CALL_TIMEOUT_S))
+          lambda: _embedder(channels).EmbedStream(iter(requests), timeout=deadline))
 
 
 @settings(max_examples=3, deadline=None)
@@ -303,18 +311,18 @@ raw_payloads = st.one_of(st.sampled_from(BAD_UTF8), st.binary(max_size=64))
 
 
 @FUZZ
-@given(method=st.sampled_from(RAW_METHODS), payload=raw_payloads)
-def test_raw_bytes_that_are_not_a_valid_request(channels, method, payload):
+@given(method=st.sampled_from(RAW_METHODS), payload=raw_payloads, deadline=deadlines)
+def test_raw_bytes_that_are_not_a_valid_request(channels, deadline, method, payload):
     channel = channels[0] if EMBEDDER in method else channels[1]
     call = channel.unary_unary(method)  # bytes in, bytes out: no client-side serialization
-    check(method.split(".v1.")[1], lambda: call(payload, timeout=CALL_TIMEOUT_S))
+    check(method.split(".v1.")[1], lambda: call(payload, timeout=deadline))
 
 
 @FUZZ
-@given(payloads=st.lists(raw_payloads, min_size=1, max_size=3))
-def test_raw_bytes_on_the_stream(channels, payloads):
+@given(payloads=st.lists(raw_payloads, min_size=1, max_size=3), deadline=deadlines)
+def test_raw_bytes_on_the_stream(channels, deadline, payloads):
     call = channels[0].stream_stream(f"/{EMBEDDER}/EmbedStream")
-    check("Embedder/EmbedStream (raw)", lambda: call(iter(payloads), timeout=CALL_TIMEOUT_S))
+    check("Embedder/EmbedStream (raw)", lambda: call(iter(payloads), timeout=deadline))
 
 
 def test_one_megabyte_in_every_string_field(channels):
