@@ -97,7 +97,10 @@ class EmbedderClient:
     def close(self) -> None:
         self._raw_channel.close()
 
-    def _error(self, exc: grpc.RpcError, what: str):
+    def _error(self, exc: grpc.RpcError, what: str, limit_s: float | None = None,
+               callers: bool = False):
+        """The service error for a failed embedder call that was allowed `limit_s` seconds;
+        `callers`: that limit was what our caller's deadline left."""
         code = exc.code()
         EMBED_CALLS.labels(code.name).inc()
         detail = exc.details() or code.name
@@ -106,7 +109,13 @@ class EmbedderClient:
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             return ResourceExhausted(f"the embedder at {self.display} is overloaded: {detail}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return Unavailable(f"the embedder at {self.display} did not answer in time ({what})")
+            late = f"the embedder at {self.display} did not answer in time ({what})"
+            if limit_s is None:
+                return Unavailable(late)
+            if callers:
+                return Unavailable(f"{late}: the call's deadline left it {limit_s * 1000:.0f} ms; "
+                                   "allow the call more time")
+            return Unavailable(f"{late}: {limit_s:g} s allowed")
         if code == grpc.StatusCode.UNAUTHENTICATED:
             return Unavailable(f"the embedder at {self.display} refused the index service's token "
                                f"({detail}): check --embedder-token-file / --token-file")
@@ -142,13 +151,16 @@ class EmbedderClient:
             raise self._error(exc, "model info request") from None
         return EmbedderModel(info.model_name, int(info.dimension), info.backend, info.precision)
 
-    def embed(self, texts: list[str], *, timeout: float | None = None, what: str = "texts") -> np.ndarray:
-        """Normalized float32 vectors, one row per text, in order."""
+    def embed(self, texts: list[str], *, timeout: float | None = None, what: str = "texts",
+              callers: bool = False) -> np.ndarray:
+        """Normalized float32 vectors, one row per text, in order, within `timeout` seconds
+        (None: --embed-timeout-s); `callers`: the timeout is what our caller's deadline left."""
+        limit = timeout or self.timeout_s
         try:
             reply = self._stub.Embed(embedder_pb2.EmbedRequest(texts=texts, normalize=True),
-                                     timeout=timeout or self.timeout_s, wait_for_ready=False)
+                                     timeout=limit, wait_for_ready=False)
         except grpc.RpcError as exc:
-            raise self._error(exc, what) from None
+            raise self._error(exc, what, limit, callers and timeout is not None) from None
         EMBED_CALLS.labels("OK").inc()
         if len(reply.embeddings) != len(texts):
             raise Unavailable(f"the embedder at {self.display} answered {len(reply.embeddings)} "
@@ -161,7 +173,8 @@ class EmbedderClient:
         if cached is not None:
             return cached, True
         deadline = self.timeout_s if timeout is None else max(0.001, min(self.timeout_s, timeout))
-        vector = self.embed([text], timeout=deadline, what="query")[0]
+        vector = self.embed([text], timeout=deadline, what="query",
+                            callers=timeout is not None and timeout < self.timeout_s)[0]
         vector.setflags(write=False)
         self.cache.put(text, vector)
         return vector, False

@@ -80,7 +80,8 @@ class ProductWrites:
     def upsert(self, products, timeout: float | None) -> WriteResult:
         validate_products(products, self.max_batch_products)
         store = self.holder.store  # UNAVAILABLE while starting: before anything is embedded
-        vectors = self.embedder.embed(product_texts(products), timeout=timeout, what="products")
+        vectors = self.embedder.embed(product_texts(products), timeout=timeout, what="products",
+                                      callers=True)
         _check_dimension(vectors, store.dimension)
         return store.upsert(clean_products(products), vectors)
 

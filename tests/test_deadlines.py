@@ -1,4 +1,5 @@
-"""Calls sent without a deadline (a raw generated stub, no `timeout=`) are served like any other.
+"""Deadlines. Calls sent without one (a raw generated stub, no `timeout=`) are served like any
+other; a deadline that leaves the embedder too little time says so.
 
 grpcio reports such a call as ~9.2e18 seconds remaining; waiting that long raises OverflowError,
 which once turned every deadline-less Embed into INTERNAL. Real processes, raw stubs, every RPC
@@ -10,7 +11,9 @@ import pytest
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from client.generated.recsys.v1 import index_pb2 as pb
+from index_service.embedder_client import EmbedderClient
 from servekit.deadlines import NO_DEADLINE_S, remaining_s
+from servekit.errors import Unavailable
 from tests.test_index_support import index_stub, start_index, write_tiny_csv
 
 pytestmark = pytest.mark.timeout(600)
@@ -46,6 +49,25 @@ def test_index_rpcs_without_a_deadline(index):
     assert index.GetProduct(pb.GetProductRequest(product_id="n01")).title == "Linen duvet cover"
     assert index.DeleteProducts(pb.DeleteProductsRequest(product_ids=["n01"])).deleted == 1
     assert index.GetStats(pb.GetStatsRequest()).product_count == 10
+
+
+@pytest.mark.slow
+def test_an_embedder_call_past_its_time_names_whose_limit_it_was(shared_embedder):
+    """The index service's embedder client against the real embedder: 1 ms is less than any
+    Embed takes. Bounded by the caller's deadline, the message says to allow the call more time;
+    bounded by the service's own limit, it names that limit."""
+    client = EmbedderClient(shared_embedder.address, display=shared_embedder.address,
+                            timeout_s=5.0, cache_size=0)
+    try:
+        with pytest.raises(Unavailable, match=r"did not answer in time \(query\): the call's "
+                                              r"deadline left it 1 ms; allow the call more time"):
+            client.query_vector("a lamp for reading", timeout=0.0005)
+        with pytest.raises(Unavailable, match=r"did not answer in time \(catalog texts\): "
+                                              r"0.001 s allowed"):
+            client.embed(["a lamp for reading"], timeout=0.001, what="catalog texts")
+        assert client.query_vector("a lamp for reading", timeout=4.0)[0].shape == (384,)
+    finally:
+        client.close()
 
 
 class _Context:

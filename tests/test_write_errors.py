@@ -24,7 +24,7 @@ DIM = 16
 class OtherModelEmbedder:
     """Stands in for an embedder that was switched to a model of another dimension."""
 
-    def embed(self, texts, *, timeout=None, what="texts"):
+    def embed(self, texts, *, timeout=None, what="texts", callers=False):
         return vectors.normalize(np.ones((len(texts), DIM * 2), dtype=np.float32))
 
 
