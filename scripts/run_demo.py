@@ -52,15 +52,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def port_or_free(preferred: int) -> int:
-    """`preferred` when it can be bound on loopback now, else a free port."""
-    for port in (preferred, 0):
+def port_or_free(preferred: int, taken: tuple[int, ...] = ()) -> int:
+    """`preferred` when it can be bound on loopback now and is not in `taken` (the other
+    service's port, not bound yet either), else a free port not in `taken`."""
+    for port in (preferred, *[0] * 20):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return s.getsockname()[1]
+            if s.getsockname()[1] not in taken:
+                return s.getsockname()[1]
     raise SystemExit("no free port on 127.0.0.1")
 
 
@@ -125,7 +127,8 @@ class Demo:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         args = self.args
-        embedder_port, index_port = port_or_free(args.embedder_port), port_or_free(args.index_port)
+        embedder_port = port_or_free(args.embedder_port)
+        index_port = port_or_free(args.index_port, taken=(embedder_port,))
         embedder, index = f"127.0.0.1:{embedder_port}", f"127.0.0.1:{index_port}"
         catalog, data_dir = Path(args.catalog).resolve(), Path(args.data_dir).resolve()
         if not catalog.is_file():

@@ -23,10 +23,24 @@ IKARUS_CSV = SHARED_DATA / "ikarus_products.csv"
 EXACT_EMBEDDER_ARGS = ("--precision", "fp32")
 
 
+_HANDED_OUT: set[int] = set()
+# The health service name each of our servers reports, so that a health check cannot be answered
+# by another of our servers that happens to hold the port.
+HEALTH_SERVICE = {"embedder_service": "recsys.v1.Embedder", "index_service": "recsys.v1.Index"}
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before in this process: two ports asked for
+    before either server binds would otherwise often be the same one (the kernel reuses a port
+    just released), and one server would answer for both."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port after 100 tries")
 
 
 def health_status(address: str, service: str = "", timeout: float = 1.0,
@@ -66,7 +80,8 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.output()}")
-            if health_status(self.address, credentials=self.credentials) == "SERVING":
+            if health_status(self.address, HEALTH_SERVICE.get(self.module, ""),
+                             credentials=self.credentials) == "SERVING":
                 return self
             time.sleep(0.1)
         raise TimeoutError(f"{self.module} not SERVING after {timeout}s:\n{self.output()}")

@@ -1,0 +1,50 @@
+"""Loopback ports for the services the tests (and `make run`) start: two services never get the
+same port, and a health check is answered by the service asked for, not by whichever of our
+servers holds the port.
+
+A full run once failed this way: the compose test asked for the embedder's and the index's ports
+before either bound, got the same port twice, the index service could not listen, and the
+embedder answered its health check, so the test talked to the embedder and got "wrong token"."""
+from __future__ import annotations
+
+import socket
+from concurrent import futures
+
+import grpc
+import pytest
+
+from scripts.run_demo import port_or_free
+from servekit.health import Health
+from tests.procs import ServiceProcess, free_port
+
+
+def test_free_port_never_hands_out_a_port_twice():
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+
+
+def test_the_demo_never_gives_both_services_one_port():
+    with socket.socket() as held:  # the preferred port is taken: a free one instead
+        held.bind(("127.0.0.1", 0))
+        taken = held.getsockname()[1]
+        first = port_or_free(taken)
+        assert first != taken
+        assert port_or_free(first, taken=(first,)) not in (first, taken)
+    assert port_or_free(first, taken=()) == first  # free now: the preferred one
+
+
+@pytest.mark.slow
+def test_waiting_for_the_index_is_not_fooled_by_an_embedder_on_its_port(tmp_path):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    port = server.add_insecure_port("127.0.0.1:0")
+    health = Health(server, ["recsys.v1.Embedder"])
+    server.start()
+    health.set_serving(True)
+    try:
+        index = ServiceProcess("index_service", ["--port", str(port), "--embedder", "127.0.0.1:1",
+                                                 "--catalog", "data/products.csv",
+                                                 "--data-dir", str(tmp_path)], port)
+        with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
+            index.wait_serving(120)
+    finally:
+        server.stop(None)
