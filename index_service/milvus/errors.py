@@ -35,8 +35,10 @@ class MilvusCalls:
         try:
             yield
         except MilvusException as exc:
+            hint = (" (Milvus is loading the collection, as after its restart: retry shortly)"
+                    if "not loaded" in str(exc.message) else "")
             raise Unavailable(f"the Milvus server at {self.uri} could not {what}: "
-                              f"{_one_line(exc.message)}") from None
+                              f"{_one_line(exc.message)}{hint}") from None
         except (grpc.RpcError, OSError, TimeoutError) as exc:
             raise Unavailable(f"the Milvus server at {self.uri} could not {what}: "
                               f"{type(exc).__name__}: {_one_line(str(exc))}") from None

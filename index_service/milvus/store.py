@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from pymilvus import MilvusClient
+from pymilvus.exceptions import MilvusException
 
 from servekit.errors import FailedPrecondition, NotFound
 
@@ -46,10 +47,26 @@ class MilvusStore(Store):
 
     def start(self) -> None:
         if self.on_health is not None:
-            self._watch = HealthWatch(
-                lambda: self.client.has_collection(self.collection, timeout=2.0),
-                self.on_health, what=f"the Milvus server at {self.calls.uri}")
+            self._watch = HealthWatch(self.check_loaded, self.on_health,
+                                      what=f"the Milvus server at {self.calls.uri}")
             self._watch.start()
+
+    def check_loaded(self) -> None:
+        """Raise unless the collection is loaded (queries would fail with "collection not
+        loaded"). A collection that is not loaded, nor loading (released by someone), is asked
+        to load again, as at start; its load then goes on inside Milvus."""
+        state = self.client.get_load_state(self.collection, timeout=2.0)
+        name = getattr(state.get("state"), "name", str(state.get("state")))
+        if name == "Loaded":
+            return
+        progress = f", {state['progress']}%" if "progress" in state else ""
+        if name == "NotLoad":
+            try:
+                self.client.load_collection(self.collection, timeout=2.0)
+            except MilvusException:  # not loaded within 2 s: the load goes on inside Milvus
+                pass
+            progress = ": asked Milvus to load it again"
+        raise CollectionNotLoaded(f"collection {self.collection} is {name}{progress}")
 
     def view(self) -> "MilvusView":
         return MilvusView(self)
@@ -95,6 +112,10 @@ class MilvusStore(Store):
         if self._watch is not None:
             self._watch.stop()
         self.client.close()
+
+
+class CollectionNotLoaded(Exception):
+    """Milvus answers, but the collection cannot be queried yet."""
 
 
 def _priced(product: dict, median: float) -> dict:

@@ -1,7 +1,10 @@
 """Health follows Milvus while serving: a thread asks Milvus a cheap question every few seconds
-and sets the service NOT_SERVING while it gets no answer (load balancers and orchestrators route
-around this replica), SERVING again once Milvus answers. Calls in between answer UNAVAILABLE
-within their deadline (errors.py); nothing needs a restart.
+(is the collection loaded?) and sets the service NOT_SERVING while the answer is no or does not
+come (load balancers and orchestrators route around this replica), SERVING again once it is yes.
+Calls in between answer UNAVAILABLE within their deadline (errors.py); nothing needs a restart.
+
+"Answers" is not enough: a Milvus server that restarts answers within seconds but reloads its
+collections for up to ~30 s more (its old session must expire), failing every query meanwhile.
 """
 from __future__ import annotations
 
@@ -39,8 +42,7 @@ class HealthWatch:
             if reachable != self.reachable:
                 self.reachable = reachable
                 if reachable:
-                    log.warning("%s answers again: SERVING", self.what)
+                    log.warning("%s is ready again: SERVING", self.what)
                 else:
-                    log.error("%s does not answer (%s): NOT_SERVING until it does", self.what,
-                              reason)
+                    log.error("%s is not ready (%s): NOT_SERVING until it is", self.what, reason)
                 self.set_serving(reachable)
