@@ -35,7 +35,8 @@ class MilvusCalls:
         try:
             yield
         except MilvusException as exc:
-            hint = (" (Milvus is loading the collection, as after its restart: retry shortly)"
+            hint = (" (the collection is not loaded yet, e.g. after a Milvus restart; the replica "
+                    "waits for it, or asks for it if released: retry shortly)"
                     if "not loaded" in str(exc.message) else "")
             raise Unavailable(f"the Milvus server at {self.uri} could not {what}: "
                               f"{_one_line(exc.message)}{hint}") from None
