@@ -75,20 +75,28 @@ def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
 
 
 class Connectivity:
-    """The channel's latest connectivity state, kept up to date by gRPC (channel.subscribe), so
-    that a deadline that passed while no connection could be made is reported as unreachable."""
+    """Whether a channel has no connection, asked when a call has failed, so that a deadline that
+    passed while no connection could be made is reported as unreachable.
+
+    It asks the channel's core for its state at that moment instead of subscribing
+    (channel.subscribe): a subscription runs a grpcio polling thread that, when the channel is
+    closed between two of its polls, dies with "Cannot monitor channel state: Channel closed!" on
+    the caller's stderr (grpcio 1.85; grpcio's own close() has the same race). The core channel is
+    grpcio's private attribute, so a grpcio without it answers "unknown" (False): the error is
+    then classified by its status and text alone."""
+
+    # grpc_connectivity_state values (grpc-core): CONNECTING and TRANSIENT_FAILURE mean no
+    # connection is up.
+    _NO_CONNECTION = (grpc.ChannelConnectivity.CONNECTING.value[0],
+                      grpc.ChannelConnectivity.TRANSIENT_FAILURE.value[0])
 
     def __init__(self, channel: grpc.Channel):
-        self.state = grpc.ChannelConnectivity.IDLE
         self._channel = channel
-        channel.subscribe(self._update, try_to_connect=False)
-
-    def _update(self, state: grpc.ChannelConnectivity) -> None:
-        self.state = state
 
     @property
     def failing(self) -> bool:
-        return self.state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
-
-    def close(self) -> None:
-        self._channel.unsubscribe(self._update)
+        core = getattr(self._channel, "_channel", None)
+        try:
+            return core.check_connectivity_state(False) in self._NO_CONNECTION
+        except Exception:  # noqa: BLE001 - another grpcio, or a closed channel: unknown
+            return False

@@ -80,8 +80,6 @@ class RecsysClient:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            for connectivity in self._connectivity.values():
-                connectivity.close()
             self._index_channel.close()
             self._embedder_channel.close()
 

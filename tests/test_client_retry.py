@@ -160,3 +160,21 @@ def test_tls_with_a_ca_file(scripted, tmp_path):
     with RecsysClient(index=address, timeout=2, retry=NO_RETRY) as plaintext:
         with pytest.raises(UnavailableError):
             plaintext.stats()
+
+
+def test_a_deadline_spent_connecting_is_reported_as_unreachable():
+    address = f"127.0.0.1:{free_port()}"  # nobody listens: gRPC retries until the deadline
+    with RecsysClient(index=address, timeout=0.3) as client:
+        with pytest.raises(UnavailableError, match=f"cannot reach the index service at {address} "
+                                                   r"\(no connection before the deadline\)"):
+            client.stats()
+
+
+def test_a_client_runs_no_thread_of_its_own_so_closing_it_cannot_race_one():
+    """grpcio's channel.subscribe runs a polling thread that dies with "Channel closed!" on stderr
+    when the channel closes between two polls: the client must not start one."""
+    before = set(threading.enumerate())
+    with RecsysClient(index=f"127.0.0.1:{free_port()}", timeout=0.3) as client:
+        with pytest.raises(UnavailableError):
+            client.stats()
+        assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
