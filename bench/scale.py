@@ -204,7 +204,7 @@ def estimate_rows(results: list[dict], target: int = 1_000_000) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,100k", help="comma-separated, e.g. 10k,100k,1m")
@@ -228,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", default="",
                         help="use this running embedder (HOST:PORT) instead of starting one")
     parser.add_argument("--name", default="scale")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     sizes = [synthetic.parse_size(s) for s in args.sizes.split(",") if s.strip()]
     kinds = [t.strip() for t in args.types.split(",") if t.strip()]
     started = time.time()
@@ -238,35 +242,41 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for n in sizes:
-            name = synthetic.size_name(n)
-            t0 = time.monotonic()
-            csv_path, npy = work / f"catalog-{name}.csv", work / f"vectors-{name}.npy"
-            generator = synthetic.LowRankVectors()
-            if not (args.work_dir and csv_path.is_file() and npy.is_file()):
-                synthetic.write_catalog(csv_path, n)
-                generator.write(npy, n)
-            queries = generator.queries(args.queries)
-            truth = synthetic.exact_top_k(np.load(npy, mmap_mode="r"), queries, 10)
-            print(f"[scale] {name}: catalog + vectors + exact top-10 in {time.monotonic() - t0:.0f} s",
-                  flush=True)
-            for kind in kinds:
-                try:
-                    r = bench_type(kind, n, csv_path, npy, work, embedder, queries, truth, args)
-                except Exception as exc:  # noqa: BLE001 - one failing type must not lose the others
-                    failures.append(failure_row(f"{name} {kind}", exc))
-                    print(f"[scale] {name} {kind}: FAILED {exc}", flush=True)
-                    continue
-                results.append(r)
-                _publish(args, results, failures, started, echo=False)  # partial results survive
-                print(f"[scale] {name} {kind}: build {r['build_seconds']:.0f} s, "
-                      f"start {r['startup_s']:.1f} s, RSS {r['rss_after_search_mb']:.0f} MB, "
-                      f"FAISS p50 {fmt_ms(r['faiss']['p50_ms'])}, recall@10 {r['recall_at_10']:.3f}",
-                      flush=True)
-            for path in (csv_path, npy):
-                if args.work_dir is None:
-                    path.unlink()
+            bench_size(n, kinds, work, embedder, args, results, failures, started)
     _publish(args, results, failures, started)
     return 0
+
+
+def bench_size(n: int, kinds: list[str], work: Path, embedder: str, args, results: list[dict],
+               failures: list[Row], started: float) -> None:
+    """Every index type at `n` products (results and failures appended as they come)."""
+    name = synthetic.size_name(n)
+    t0 = time.monotonic()
+    csv_path, npy = work / f"catalog-{name}.csv", work / f"vectors-{name}.npy"
+    generator = synthetic.LowRankVectors()
+    if not (args.work_dir and csv_path.is_file() and npy.is_file()):
+        synthetic.write_catalog(csv_path, n)
+        generator.write(npy, n)
+    queries = generator.queries(args.queries)
+    truth = synthetic.exact_top_k(np.load(npy, mmap_mode="r"), queries, 10)
+    print(f"[scale] {name}: catalog + vectors + exact top-10 in {time.monotonic() - t0:.0f} s",
+          flush=True)
+    for kind in kinds:
+        try:
+            r = bench_type(kind, n, csv_path, npy, work, embedder, queries, truth, args)
+        except Exception as exc:  # noqa: BLE001 - one failing type must not lose the others
+            failures.append(failure_row(f"{name} {kind}", exc))
+            print(f"[scale] {name} {kind}: FAILED {exc}", flush=True)
+            continue
+        results.append(r)
+        _publish(args, results, failures, started, echo=False)  # partial results survive
+        print(f"[scale] {name} {kind}: build {r['build_seconds']:.0f} s, "
+              f"start {r['startup_s']:.1f} s, RSS {r['rss_after_search_mb']:.0f} MB, "
+              f"FAISS p50 {fmt_ms(r['faiss']['p50_ms'])}, recall@10 {r['recall_at_10']:.3f}",
+              flush=True)
+    for path in (csv_path, npy):
+        if args.work_dir is None:
+            path.unlink()
 
 
 def _publish(args, results: list[dict], failures: list[Row], started: float, echo: bool = True) -> None:
