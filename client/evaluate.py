@@ -128,7 +128,7 @@ def _modes(text: str) -> tuple[str, ...]:
 
 
 def _workers(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 32:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 32:
         raise argparse.ArgumentTypeError(f"--workers must be a whole number from 1 to 32, not {text!r}")
     return int(text)
 

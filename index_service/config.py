@@ -275,7 +275,7 @@ def embedder_target(spec: str) -> str:
     addresses = []
     for part in parts:
         host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise ValueError(f"--embedder: {part!r} is not HOST:PORT")
         host = host.strip("[]")
         try:

@@ -22,6 +22,12 @@ from .writes import CatalogWriter
 _TOKEN_PREFIX = "p1:"
 
 
+def is_row_number(value: str) -> bool:
+    """ASCII digits only: str.isdigit() alone also takes "²" (which int() refuses) and other
+    scripts' digits, none of which a token of ours holds."""
+    return value.isascii() and value.isdigit()
+
+
 class FaissView(StoreView):
     def __init__(self, snapshot: Snapshot):
         self.snap = snapshot
@@ -74,7 +80,7 @@ class FaissView(StoreView):
         return self.snap.catalog.product(self._row(product_id))
 
     def page(self, page_size: int, page_token: str) -> ProductPage:
-        start = int(decode_page_token(_TOKEN_PREFIX, page_token, str.isdigit)) if page_token else 0
+        start = int(decode_page_token(_TOKEN_PREFIX, page_token, is_row_number)) if page_token else 0
         snap = self.snap
         n = len(snap.catalog)
         if snap.live is None:

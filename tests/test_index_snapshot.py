@@ -13,8 +13,8 @@ from index_service.lexical import LexicalIndex
 from index_service.faiss_store import FaissStore
 from index_service.search import SearchCore
 from index_service.snapshot import ServedState, Snapshot
-from index_service.store import StoreHolder
-from servekit.errors import NotFound
+from index_service.store import StoreHolder, encode_page_token
+from servekit.errors import InvalidArgument, NotFound
 from tests.test_index_support import TINY_ROWS, write_tiny_csv
 
 DIM = 16
@@ -110,3 +110,14 @@ def test_compaction_selects_live_rows_and_saves(core, tmp_path):
     assert loaded.product(loaded.row_of("t03"))["title"] == "Chair v2"
     assert loaded.row_of("t04") is None and len(loaded) == len(TINY_ROWS) - 1
     np.testing.assert_allclose(snap.vectors.vectors[rows][-1], vecs[0])
+
+
+def test_page_tokens_go_through_and_edited_ones_are_invalid_argument(core):
+    first = core.list(3, "")
+    assert len(first.products) == 3 and first.next_page_token
+    rest = core.list(1000, first.next_page_token).products
+    assert [p["id"] for p in first.products + rest] == all_ids(core)
+    # "²" and "١" (Arabic-Indic one) pass str.isdigit(); int() refuses "²" and reads "١" as 1
+    for edited in ("²", "١", "-1", " 3", "3x"):
+        with pytest.raises(InvalidArgument, match="page_token"):
+            core.list(3, encode_page_token("p1:", edited))

@@ -125,7 +125,7 @@ def _open(config: IndexConfig, embedder: EmbedderClient, target: Target,
 
 
 def _version(version: str) -> tuple[int, int]:
-    digits = [int(part) for part in "".join(c if c.isdigit() else " " for c in version).split()[:2]]
+    digits = [int(part) for part in "".join(c if c in "0123456789" else " " for c in version).split()[:2]]
     return (digits[0], digits[1]) if len(digits) == 2 else (0, 0)
 
 
