@@ -2,6 +2,9 @@
 PY := .venv/bin/python
 # `make bench BENCH_ARGS=--with-1m` adds the 1M-product run (an hour or more).
 BENCH_ARGS ?=
+# pytest processes for `make test` (pytest-xdist; tests/conftest.py keeps a test module on one of
+# them and the Milvus modules together); `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 2
 VENV_STAMP := .venv/.installed
 # The real Milvus server for the Milvus store's tests and bench, in its own venv (old pins).
 MILVUS_STAMP := .venv-milvus/.installed
@@ -14,7 +17,7 @@ run: $(VENV_STAMP)
 test: $(VENV_STAMP) $(MILVUS_STAMP)
 	$(PY) scripts/gen_protos.py --check
 	python3 scripts/contract.py
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) tests
 
 protos: $(VENV_STAMP)
 	$(PY) scripts/gen_protos.py

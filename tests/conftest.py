@@ -1,6 +1,8 @@
 """Fixtures shared by the test modules (the process helpers themselves live in tests/procs.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests import milvus_server
@@ -37,3 +39,30 @@ def shared_milvus(tmp_path_factory) -> milvus_server.MilvusServer:
     server = milvus_server.MilvusServer(tmp_path_factory.mktemp("shared-milvus")).start()
     yield server
     server.stop()
+
+
+
+# Modules whose tests start a Milvus server (tests.milvus_server: ports resolved from Milvus's
+# defaults up, and kept by a restart) or a milvus-lite one: under pytest-xdist they all run on one
+# worker, one after another, as without xdist.
+MILVUS_MODULES = {"test_milvus_store.py", "test_store_contract.py", "test_compose_env.py",
+                  "test_bench.py"}
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: a test module (its module fixtures start
+    once), or "milvus" for every Milvus module together."""
+    module = nodeid.split("::", 1)[0]
+    return "milvus" if Path(module).name in MILVUS_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs pytest with `-n 2`: whole scopes (xdist_scope) go to the workers."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return ModuleScheduling(config, log)

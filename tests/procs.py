@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,13 +30,35 @@ _HANDED_OUT: set[int] = set()
 HEALTH_SERVICE = {"embedder_service": "recsys.v1.Embedder", "index_service": "recsys.v1.Index"}
 
 
+# Under pytest-xdist (`make test` runs two workers) each worker takes its ports from its own
+# slice of 22000-32767: below Linux's ephemeral range (32768-60999), so no kernel-chosen port
+# (another worker's bind to port 0, an outgoing connection) can be one of them, and above the
+# ports a test Milvus takes (its defaults and up: 2479, 9091, 13333, 19530, 21121, 53100).
+_WORKER_PORTS_FROM, _WORKER_PORTS_TO, _WORKER_SLICES = 22000, 32768, 4
+
+
+def _worker_slice(worker: str | None) -> range | None:
+    """The ports of pytest-xdist worker `worker` ("gw0", "gw1", ...); None outside xdist."""
+    if not worker or not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    size = (_WORKER_PORTS_TO - _WORKER_PORTS_FROM) // _WORKER_SLICES
+    start = _WORKER_PORTS_FROM + (int(worker[2:]) % _WORKER_SLICES) * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
     """A loopback port free now and never handed out before in this process: two ports asked for
     before either server binds would otherwise often be the same one (the kernel reuses a port
-    just released), and one server would answer for both."""
+    just released), and one server would answer for both. Under pytest-xdist, from this
+    worker's own slice of ports, so two workers never get the same one."""
+    ports = _worker_slice(os.environ.get("PYTEST_XDIST_WORKER"))
     for _ in range(100):
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", random.choice(ports) if ports else 0))
+            except OSError:  # taken
+                continue
             port = s.getsockname()[1]
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)

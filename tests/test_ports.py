@@ -15,12 +15,23 @@ import pytest
 
 from scripts.run_demo import port_or_free
 from servekit.health import Health
+from tests import procs
 from tests.procs import ServiceProcess, free_port
 
 
 def test_free_port_never_hands_out_a_port_twice():
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
+
+
+def test_each_pytest_worker_has_its_own_ports_below_the_ephemeral_range(monkeypatch):
+    slices = [procs._worker_slice(f"gw{n}") for n in range(4)]
+    assert all(22000 <= s.start and s.stop <= 32768 and len(s) > 2000 for s in slices)
+    assert all(set(a).isdisjoint(b) for i, a in enumerate(slices) for b in slices[i + 1:])
+    assert procs._worker_slice(None) is None and procs._worker_slice("master") is None
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    ports = [free_port() for _ in range(50)]
+    assert all(p in slices[1] for p in ports) and len(set(ports)) == len(ports)
 
 
 def test_the_demo_never_gives_both_services_one_port():
