@@ -28,7 +28,8 @@ from client.access import load_token
 from client.errors import PermissionDeniedError, UnauthenticatedError
 from client.types import Product
 from tests import milvus_server
-from tests.procs import ROOT, ServiceProcess, free_port
+from tests.compose_translation import compose_world, healthcheck
+from tests.procs import ROOT, ServiceProcess
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -171,72 +172,9 @@ def test_docker_compose_publishes_the_index_on_loopback_only_unless_told_otherwi
     assert wide["services"]["index"]["ports"] == ["0.0.0.0:50052:50052/tcp"]
 
 
-class Translation:
-    """Container-side names -> this machine's, for one compose file."""
-
-    def __init__(self, compose: dict, volume_root: Path, secrets_dir: Path):
-        self.ports: dict[tuple[str, str], int] = {}
-        self.paths: dict[str, Path] = {}
-        for name, service in compose["services"].items():
-            for secret in service.get("secrets", []):  # mounted at /run/secrets/TARGET
-                source = secret if isinstance(secret, str) else secret["source"]
-                target = source if isinstance(secret, str) else secret.get("target", source)
-                local = Path(compose["secrets"][source]["file"])
-                assert local.parent == Path("secrets"), local  # ./secrets/NAME, as made by the script
-                self.paths[f"/run/secrets/{target}"] = secrets_dir / local.name
-            exposed = [str(p) for p in service.get("expose", [])]
-            exposed += [str(p).rsplit(":", 1)[-1] for p in service.get("ports", [])]
-            for port in exposed:
-                self.ports.setdefault((name, port), free_port())
-            for volume in service.get("volumes", []):
-                source, target = volume.split(":")[:2]
-                self.paths[target] = ((ROOT / source).resolve() if source.startswith((".", "/"))
-                                      else volume_root / source)
-        self.hosts = set(compose["services"]) | {"127.0.0.1", "localhost", "0.0.0.0"}
-
-    def value(self, service: str, value: str) -> str:
-        def address(match):
-            host, port = match.group(1), match.group(2)
-            owner = service if host in ("127.0.0.1", "localhost", "0.0.0.0") else host
-            return f"127.0.0.1:{self.ports[(owner, port)]}"
-
-        if (service, value) in self.ports:  # e.g. EMBEDDER_PORT: "50051"
-            return str(self.ports[(service, value)])
-        if value == "0.0.0.0":
-            return "127.0.0.1"
-        hosts = "|".join(map(re.escape, sorted(self.hosts)))
-        value = re.sub(rf"\b({hosts}):(\d+)\b", address, value)
-        for target, local in self.paths.items():
-            if value == target or value.startswith(target + "/"):
-                return str(local) + value[len(target):]
-        return value
-
-    def command(self, service: str, argv: list[str]) -> list[str]:
-        argv = [self.value(service, a) for a in argv]
-        return [sys.executable if a == "python" else a for a in argv]
-
-
-def _compose_world(compose, tmp_path, monkeypatch) -> tuple[Translation, Path]:
-    """Nothing but the compose file configures the services: no EMBEDDER_/INDEX_/RECSYS_
-    variables of ours leak in; the secrets are made as `make secrets` makes them (into a tmp dir)."""
-    for key in list(os.environ):
-        if key.startswith(("EMBEDDER_", "INDEX_", "RECSYS_")):
-            monkeypatch.delenv(key)
-    secrets_dir = tmp_path / "secrets"
-    made = subprocess.run([sys.executable, "-m", "scripts.make_secrets", "--dir", str(secrets_dir)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    return Translation(compose, tmp_path / "volumes", secrets_dir), secrets_dir
-
-
-def _healthcheck(translation, name, service) -> subprocess.CompletedProcess:
-    argv = translation.command(name, service["healthcheck"]["test"][1:])  # after "CMD"
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
-
-
 @pytest.mark.slow
 def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, monkeypatch):
-    translation, secrets_dir = _compose_world(compose, tmp_path, monkeypatch)
+    translation, secrets_dir = compose_world(compose, tmp_path, monkeypatch)
     for local in translation.paths.values():
         if not local.is_relative_to(secrets_dir):
             local.mkdir(parents=True, exist_ok=True)
@@ -252,7 +190,7 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
             process = ServiceProcess(argv[2], argv[3:], port, env=env)
             started.append(process)
             process.wait_serving(600)
-            check = _healthcheck(translation, name, service)
+            check = healthcheck(translation, name, service)
             assert check.returncode == 0 and "SERVING" in check.stdout, check.stdout + check.stderr
 
         index_env = compose["services"]["index"]["environment"]
@@ -276,7 +214,7 @@ def test_services_serve_with_exactly_the_compose_environment(compose, tmp_path, 
         assert sorted(p.name for p in (ROOT / "data").iterdir()) == data_before  # read-only mount
 
         started[0].terminate()  # the embedder's healthcheck now fails, with exit code 1
-        down = _healthcheck(translation, "embedder", compose["services"]["embedder"])
+        down = healthcheck(translation, "embedder", compose["services"]["embedder"])
         assert down.returncode == 1 and "UNAVAILABLE" in down.stdout
     finally:
         for process in reversed(started):
@@ -330,7 +268,7 @@ def test_healthcheck_script_exits_1_until_the_server_is_serving():
 def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_path, monkeypatch):
     """The profile's embedder and both index replicas, with exactly the compose environment, over
     a real Milvus (the pip-installable 2.3.5 standing in for the milvusdb/milvus image)."""
-    translation, secrets_dir = _compose_world(compose, tmp_path, monkeypatch)
+    translation, secrets_dir = compose_world(compose, tmp_path, monkeypatch)
     milvus = milvus_server.MilvusServer(tmp_path / "milvus").start()
     translation.ports[("milvus", "19530")] = int(milvus.uri.rsplit(":", 1)[1])
     started = []
@@ -341,7 +279,7 @@ def test_the_milvus_profile_serves_with_exactly_its_environment(compose, tmp_pat
             argv = translation.command(name, service["command"])
             port = int(env["EMBEDDER_PORT" if name == "embedder" else "INDEX_PORT"])
             started.append(ServiceProcess(argv[2], argv[3:], port, env=env).wait_serving(600))
-            check = _healthcheck(translation, name, service)
+            check = healthcheck(translation, name, service)
             assert check.returncode == 0 and "SERVING" in check.stdout, check.stdout + check.stderr
         read = load_token(secrets_dir / "index_read_token")  # the replicas share the secrets
         one, two = (RecsysClient(index=f"127.0.0.1:{p.port}", timeout=60, token=read)

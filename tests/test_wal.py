@@ -1,19 +1,14 @@
 """index_service.wal: appends are durable and replayed in order, checkpoints drop what a snapshot
-holds, a torn tail is cut off on open, damage inside the log is refused, I/O errors never ack."""
+holds, I/O errors never ack. Damaged logs: test_wal_damage.py; payloads: test_wal_codec.py."""
 from __future__ import annotations
 
 import errno
 import threading
 
-import numpy as np
 import pytest
 
-from client.generated.recsys.v1 import index_pb2
 from index_service import wal as wal_module
-from index_service import wal_format
-from index_service.wal import WalCorruptError, WalError, WriteAheadLog
-from index_service.wal_codec import (WalFormatError, decode_delete, decode_upsert, encode_delete,
-                                     encode_upsert)
+from index_service.wal import WalError, WriteAheadLog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -220,82 +215,6 @@ def test_appends_racing_a_checkpoint_are_all_kept(log_path):
     assert [seq for seq, _, _ in _replayed(log_path, last)] == [s for s in acked if s > last]
 
 
-# -- crashes mid-write: torn tails ---------------------------------------------------------------
-
-def _record_bounds(path):
-    """(start, end) of each record, read from the format described in wal.py."""
-    data, offset, bounds = path.read_bytes(), wal_format.HEADER.size, []
-    while offset < len(data):
-        body_len, _ = wal_format.RECORD_HEAD.unpack_from(data, offset)
-        end = offset + wal_format.RECORD_HEAD.size + body_len
-        bounds.append((offset, end))
-        offset = end
-    return bounds
-
-
-def test_a_record_cut_short_at_any_byte_is_dropped_alone(log_path):
-    _fill(log_path, [b"first", b"second", b"third" * 10])
-    full = log_path.read_bytes()
-    start, end = _record_bounds(log_path)[-1]
-    for cut in range(start + 1, end):
-        log_path.write_bytes(full[:cut])
-        with WriteAheadLog(log_path) as wal:
-            assert wal.torn_bytes_dropped == cut - start
-            assert list(wal.replay()) == [(1, "upsert", b"first"), (2, "upsert", b"second")]
-            assert wal.append("upsert", b"again") == 3
-        assert _replayed(log_path)[-1] == (3, "upsert", b"again")
-
-
-@pytest.mark.parametrize("tail", [b"\x00" * 4096, b"\xff" * 7, bytes(range(256)) * 3,
-                                  b"\x10\x00\x00\x00\x00\x00\x00\x00garbage!"])
-def test_garbage_or_zeros_after_the_last_record_are_dropped(log_path, tail):
-    _fill(log_path, [b"a", b"b"])
-    with open(log_path, "ab") as f:
-        f.write(tail)
-    with WriteAheadLog(log_path) as wal:
-        assert wal.torn_bytes_dropped == len(tail)
-        assert list(wal.replay()) == [(1, "upsert", b"a"), (2, "upsert", b"b")]
-    assert _replayed(log_path) == [(1, "upsert", b"a"), (2, "upsert", b"b")]
-
-
-def test_a_bad_crc_in_the_last_record_drops_it(log_path):
-    _fill(log_path, [b"a", b"bbbbbbbb"])
-    data = bytearray(log_path.read_bytes())
-    data[-2] ^= 0x01
-    log_path.write_bytes(bytes(data))
-    assert _replayed(log_path) == [(1, "upsert", b"a")]
-
-
-def test_a_bad_record_before_whole_ones_is_dropped_with_them_and_kept_aside(log_path):
-    _fill(log_path, [b"a" * 50, b"b" * 50, b"c" * 50])
-    start, end = _record_bounds(log_path)[1]
-    data = bytearray(log_path.read_bytes())
-    data[end - 5] ^= 0xFF
-    log_path.write_bytes(bytes(data))
-    with WriteAheadLog(log_path) as wal:
-        assert list(wal.replay()) == [(1, "upsert", b"a" * 50)]
-        assert wal.torn_bytes_dropped == len(data) - start
-    aside, = log_path.parent.glob(f"{log_path.name}.dropped-{start}-*")
-    assert aside.read_bytes() == bytes(data[start:])
-
-
-def test_a_whole_record_out_of_sequence_is_refused(log_path):
-    _fill(log_path, [b"a", b"b"])
-    start, end = _record_bounds(log_path)[0]
-    data = log_path.read_bytes()
-    log_path.write_bytes(data + data[start:end])       # record 1 again where 3 should be
-    with pytest.raises(WalCorruptError, match=f"{log_path.name}.*out of sequence"):
-        WriteAheadLog(log_path)
-    assert log_path.read_bytes() == data + data[start:end]   # left as it was
-
-
-@pytest.mark.parametrize("content", [b"", b"RSYSWAL1", b"not a log at all, just text\n" * 3])
-def test_a_file_that_is_not_a_log_is_refused_with_its_name(log_path, content):
-    log_path.write_bytes(content)
-    with pytest.raises(WalCorruptError, match=log_path.name):
-        WriteAheadLog(log_path)
-
-
 # -- I/O errors: nothing acknowledged, nothing replayed -------------------------------------------
 
 def test_a_failed_write_is_cut_off_and_the_log_keeps_working(log_path, monkeypatch):
@@ -330,58 +249,3 @@ def test_a_failed_fsync_rejects_the_write_and_stops_the_log(log_path, monkeypatc
             wal.append("upsert", b"refused")
         assert wal.last_sequence == 1
     assert _replayed(log_path) == [(1, "upsert", b"before")]
-
-
-# -- payload helpers ------------------------------------------------------------------------------
-
-def _product(i, **extra):
-    return index_pb2.Product(id=f"id-{i}", title=f"Chair {i} ü 椅子", brand="Acme",
-                             categories=["Home", "Chairs"], category="Chairs",
-                             images=["http://x/1.jpg"], attributes={"sku": str(i)}, **extra)
-
-
-def test_upsert_payload_round_trips_products_and_exact_vectors():
-    products = [_product(0, price=19.5), _product(1)]   # the second has no price: stays unset
-    vectors = np.random.default_rng(0).standard_normal((2, 384)).astype(np.float32)
-    decoded, decoded_vectors = decode_upsert(encode_upsert(products, vectors))
-    assert decoded == products
-    assert not decoded[1].HasField("price")
-    assert decoded_vectors.dtype == np.float32 and decoded_vectors.flags.writeable
-    np.testing.assert_array_equal(decoded_vectors, vectors)
-
-
-def test_upsert_payload_survives_the_log(log_path):
-    vectors = np.arange(12, dtype=np.float64).reshape(3, 4)   # converted to float32
-    _fill(log_path, [encode_upsert([_product(i) for i in range(3)], vectors)])
-    (_, op, payload), = _replayed(log_path)
-    products, decoded = decode_upsert(payload)
-    assert op == "upsert" and [p.id for p in products] == ["id-0", "id-1", "id-2"]
-    np.testing.assert_array_equal(decoded, vectors.astype(np.float32))
-
-
-def test_upsert_payload_of_no_products():
-    products, vectors = decode_upsert(encode_upsert([], np.zeros((0, 384), np.float32)))
-    assert products == [] and vectors.shape == (0, 384)
-
-
-@pytest.mark.parametrize("shape", [(3, 4), (2,), (2, 4, 1)])
-def test_upsert_needs_one_vector_row_per_product(shape):
-    with pytest.raises(ValueError, match="one row per product"):
-        encode_upsert([_product(0), _product(1)], np.zeros(shape, np.float32))
-
-
-def test_delete_payload_round_trips_ids():
-    ids = ["a", "", "ü 椅子", "x" * 10_000]
-    assert decode_delete(encode_delete(ids)) == ids
-    assert decode_delete(encode_delete([])) == []
-
-
-@pytest.mark.parametrize("decode, payload", [
-    (decode_upsert, b""), (decode_upsert, b"DEL1\x00\x00\x00\x00"),
-    (decode_upsert, encode_upsert([_product(0)], np.zeros((1, 4)))[:-1]),
-    (decode_upsert, encode_upsert([_product(0)], np.zeros((1, 4)))[:20]),
-    (decode_delete, b"UPS1"), (decode_delete, encode_delete(["abc"])[:-1]),
-    (decode_delete, encode_delete(["abc"]) + b"x")])
-def test_decoding_a_wrong_payload_says_so(decode, payload):
-    with pytest.raises(WalFormatError):
-        decode(payload)
