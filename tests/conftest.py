@@ -41,7 +41,6 @@ def shared_milvus(tmp_path_factory) -> milvus_server.MilvusServer:
     server.stop()
 
 
-
 # Modules whose tests start a Milvus server (tests.milvus_server: ports resolved from Milvus's
 # defaults up, and kept by a restart) or a milvus-lite one: under pytest-xdist they all run on one
 # worker, one after another, as without xdist.
