@@ -34,15 +34,17 @@ HEALTH_SERVICE = {"embedder_service": "recsys.v1.Embedder", "index_service": "re
 # slice of 22000-32767: below Linux's ephemeral range (32768-60999), so no kernel-chosen port
 # (another worker's bind to port 0, an outgoing connection) can be one of them, and above the
 # ports a test Milvus takes (its defaults and up: 2479, 9091, 13333, 19530, 21121, 53100).
-_WORKER_PORTS_FROM, _WORKER_PORTS_TO, _WORKER_SLICES = 22000, 32768, 4
+_WORKER_PORTS = range(22000, 32768)
 
 
-def _worker_slice(worker: str | None) -> range | None:
-    """The ports of pytest-xdist worker `worker` ("gw0", "gw1", ...); None outside xdist."""
-    if not worker or not worker.startswith("gw") or not worker[2:].isdigit():
+def _worker_slice(worker: str | None, workers: str | None) -> range | None:
+    """The ports of pytest-xdist worker `worker` ("gw0", "gw1", ...) of `workers` (their count,
+    PYTEST_XDIST_WORKER_COUNT): one slice each, however many; None outside xdist."""
+    number = (worker or "").removeprefix("gw")
+    if number == worker or not number.isdigit() or not (workers or "").isdigit():
         return None
-    size = (_WORKER_PORTS_TO - _WORKER_PORTS_FROM) // _WORKER_SLICES
-    start = _WORKER_PORTS_FROM + (int(worker[2:]) % _WORKER_SLICES) * size
+    size = len(_WORKER_PORTS) // max(int(workers), 1)
+    start = _WORKER_PORTS.start + int(number) * size
     return range(start, start + size)
 
 
@@ -51,7 +53,8 @@ def free_port() -> int:
     before either server binds would otherwise often be the same one (the kernel reuses a port
     just released), and one server would answer for both. Under pytest-xdist, from this
     worker's own slice of ports, so two workers never get the same one."""
-    ports = _worker_slice(os.environ.get("PYTEST_XDIST_WORKER"))
+    ports = _worker_slice(os.environ.get("PYTEST_XDIST_WORKER"),
+                          os.environ.get("PYTEST_XDIST_WORKER_COUNT"))
     for _ in range(100):
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,14 +24,16 @@ def test_free_port_never_hands_out_a_port_twice():
     assert len(set(ports)) == len(ports)
 
 
-def test_each_pytest_worker_has_its_own_ports_below_the_ephemeral_range(monkeypatch):
-    slices = [procs._worker_slice(f"gw{n}") for n in range(4)]
-    assert all(22000 <= s.start and s.stop <= 32768 and len(s) > 2000 for s in slices)
+@pytest.mark.parametrize("workers", [1, 2, 4, 8])
+def test_each_pytest_worker_has_its_own_ports_below_the_ephemeral_range(monkeypatch, workers):
+    slices = [procs._worker_slice(f"gw{n}", str(workers)) for n in range(workers)]
+    assert all(22000 <= s.start and s.stop <= 32768 and len(s) > 1000 for s in slices)
     assert all(set(a).isdisjoint(b) for i, a in enumerate(slices) for b in slices[i + 1:])
-    assert procs._worker_slice(None) is None and procs._worker_slice("master") is None
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    assert procs._worker_slice(None, None) is None and procs._worker_slice("master", "2") is None
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", f"gw{workers - 1}")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(workers))
     ports = [free_port() for _ in range(50)]
-    assert all(p in slices[1] for p in ports) and len(set(ports)) == len(ports)
+    assert all(p in slices[-1] for p in ports) and len(set(ports)) == len(ports)
 
 
 def test_the_demo_never_gives_both_services_one_port():
