@@ -47,12 +47,13 @@ def main() -> None:
     parser.add_argument("--size", default="100k")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--name", default="write_cost", help="results file name")
     args = parser.parse_args()
     started, n = time.time(), parse_size(args.size)
     set_search_threads(1)  # the index service's default --faiss-threads
     with tempfile.TemporaryDirectory() as tmp:
         raw = measure(n, args.batch, args.repeats, Path(tmp))
-    publish("write_cost", rows(raw, size_name(n)), rounded(raw), args, started)
+    publish(args.name, rows(raw, size_name(n)), rounded(raw), args, started)
 
 
 def measure(n: int, batch: int, repeats: int, tmp: Path) -> dict:

