@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import grpc
 
+from .connect_failures import is_connect_failure, last_error, tls_hint
+
+# How a user of RecsysClient or of the CLI sets the CA and a client certificate, for TLS hints.
+_CA_FLAG = "tls_ca= / --tls-ca"
+_CLIENT_CERT_FLAGS = "credentials= with one / --tls-client-cert and --tls-client-key"
+
 
 class RecsysError(Exception):
     """Base of every error RecsysClient raises. `.code` is the gRPC status (None: client-side)."""
@@ -97,17 +103,6 @@ _BY_CODE = {cls.code: cls for cls in (
     UnimplementedError, CancelledError)}
 _BY_CODE[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgumentError
 
-# Text of grpc-core errors raised on the client side when no connection could be made.
-_CONNECT_FAILURES = ("failed to connect", "connection refused", "dns resolution failed",
-                     "name resolution", "errors resolving", "lookup failed", "connect failed",
-                     "socket closed", "handshake")
-
-
-def _connect_failed(details: str) -> bool:
-    lowered = details.lower()
-    return any(marker in lowered for marker in _CONNECT_FAILURES)
-
-
 def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str,
                    unreachable: bool = False) -> RecsysError:
     """The RecsysError for a failed call of `method` on `service` (e.g. "index") at `target`.
@@ -121,10 +116,11 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str
     if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
         code, cls = grpc.StatusCode.UNAVAILABLE, UnavailableError
         details = "no connection before the deadline"
-    if code == grpc.StatusCode.UNAVAILABLE and (unreachable or _connect_failed(details)):
-        message = (f"cannot reach the {where} ({_short(details)}): is it running? "
-                   f"Start it (make run) or point the client elsewhere "
-                   f"(--{service} / RECSYS_{service.upper()})")
+    if code == grpc.StatusCode.UNAVAILABLE and (unreachable or is_connect_failure(details)):
+        message = f"cannot reach the {where} ({last_error(details)}): " + (
+            tls_hint(details, ca_flag=_CA_FLAG, client_cert_flags=_CLIENT_CERT_FLAGS)
+            or f"is it running? Start it (make run) or point the client elsewhere "
+               f"(--{service} / RECSYS_{service.upper()})")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"{method} on the {where}: no answer before the deadline: {hint}"
     elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
@@ -133,8 +129,3 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str
         message = f"{method} on the {where} failed: {details}: {hint}"
     return cls(message, code=code, service=service, target=target, details=details)
 
-
-def _short(details: str) -> str:
-    """grpc-core connect errors are long; keep the part after the last 'last error:'."""
-    tail = details.rsplit("last error:", 1)[-1].strip()
-    return tail if len(tail) < 200 else tail[:197] + "..."

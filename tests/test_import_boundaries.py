@@ -1,6 +1,7 @@
-"""The packages' import boundaries: the servers load the generated stubs without the friendly
-client; the client's CLI loads no server plumbing, and the eval extra only to evaluate; the two
-import names of client/ can meet in one process (each checked in a fresh interpreter)."""
+"""The packages' import boundaries: the servers load the generated stubs (and the standard-library
+reader of connect errors) without the friendly client; the client's CLI loads no server plumbing,
+and the eval extra only to evaluate; the two import names of client/ can meet in one process (each
+checked in a fresh interpreter)."""
 from __future__ import annotations
 
 import json
@@ -28,6 +29,12 @@ def test_a_server_loads_the_stubs_but_not_the_friendly_client(server):
     modules = loaded_after(f"import {server}")
     assert "client.generated.recsys.v1.index_pb2" in modules or \
         "client.generated.recsys.v1.embedder_pb2" in modules
+    assert not modules & set(FRIENDLY_CLIENT), sorted(modules & set(FRIENDLY_CLIENT))
+
+
+def test_the_connect_failure_reader_the_index_service_shares_loads_only_the_standard_library():
+    modules = loaded_after("import client.connect_failures")
+    assert not [m for m in modules if m.split(".")[0] in ("grpc", "google", "numpy")]
     assert not modules & set(FRIENDLY_CLIENT), sorted(modules & set(FRIENDLY_CLIENT))
 
 
