@@ -21,5 +21,6 @@ Layers (one job per module):
              model, the vectors), startup_plan.py (the pure decision: load, reindex, re-embed
              or build),
              startup.py (carries it out, replays the log), build.py (embedding, import, index)
-  outside    embedder_client.py (the channel to the embedder, query-vector cache)
+  outside    embedder_client.py (the channel to the embedder, query-vector cache),
+             embedder_diagnosis.py (why the embedder cannot be reached, per address)
 """

@@ -40,8 +40,8 @@ def embedder_model(config: IndexConfig, embedder: EmbedderClient) -> EmbedderMod
         embedder.wait_serving(config.embedder_wait_s)
         return embedder.model_info(timeout=config.embedder_wait_s, wait_for_ready=True)
     except ServiceError as exc:
-        raise StartupError(f"cannot start: {exc.message} (waited {config.embedder_wait_s:g} s; "
-                           "is the embedder running?)") from None
+        raise StartupError(f"cannot start: {exc.message} (waited {config.embedder_wait_s:g} s: "
+                           "--embedder-wait-s)") from None
 
 
 def read_catalog_file(config: IndexConfig, columns: dict) -> tuple[Catalog, LoadReport]:

@@ -7,7 +7,8 @@
   after the embedder returns succeeds with no restart.
 - Several embedders: round-robin load balancing over the target's addresses (config.embedder_target).
 - Optional TLS (`credentials`) and a shared token on every call (`token`), for an embedder that
-  requires them.
+  requires them. A connection that cannot be made says why where grpc-core's text shows it (TLS
+  on one side only, a client certificate refused, another CA...), naming our --embedder-* flags.
 - A bounded LRU cache of normalized query vectors (hits/misses in Prometheus and in GetStats).
 """
 from __future__ import annotations
@@ -22,10 +23,12 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Counter
 
+from client.connect_failures import is_connect_failure
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.auth import with_token
 from servekit.errors import InvalidArgument, ResourceExhausted, Unavailable
 
+from .embedder_diagnosis import no_connection, why_not_serving
 from .vectors import normalize
 
 CACHE_HITS = Counter("index_query_cache_hits_total", "Query vectors served from the cache")
@@ -79,6 +82,7 @@ class EmbedderClient:
                  max_message_bytes: int = 64 * 1024 * 1024,
                  credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
         self.target, self.display, self.timeout_s = target, display, timeout_s
+        self._credentials = credentials
         self.cache = QueryCache(cache_size)
         options = [
             ("grpc.service_config", _SERVICE_CONFIG),
@@ -119,7 +123,14 @@ class EmbedderClient:
         if code == grpc.StatusCode.UNAUTHENTICATED:
             return Unavailable(f"the embedder at {self.display} refused the index service's token "
                                f"({detail}): check --embedder-token-file / --token-file")
+        if code == grpc.StatusCode.UNAVAILABLE and is_connect_failure(detail):
+            return Unavailable(f"the embedder at {self.display} cannot be reached: "
+                               f"{no_connection(detail)}")
         return Unavailable(f"the embedder at {self.display} is unavailable ({code.name}: {detail})")
+
+    def why_not_serving(self, timeout: float = 2.0) -> str:
+        """Why a wait for the embedder timed out (index_service.embedder_diagnosis)."""
+        return why_not_serving(self._channel, self.target, self._credentials, timeout)
 
     def wait_serving(self, timeout: float) -> None:
         """Block until the embedder's health says SERVING (a Watch stream: no polling), or raise
@@ -135,7 +146,7 @@ class EmbedderClient:
                 return  # an embedder without health: GetModelInfo will tell
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise Unavailable(f"the embedder at {self.display} was not SERVING within "
-                                  f"{timeout:g} s") from None
+                                  f"{timeout:g} s: {self.why_not_serving()}") from None
             raise self._error(exc, "health check") from None
         finally:
             stream.cancel()
