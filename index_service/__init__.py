@@ -11,8 +11,8 @@ Layers (one job per module):
   faiss      snapshot.py (the immutable served state, swapped atomically), lexical.py (TF-IDF
              search), writes.py (the FAISS store's writes), wal.py (the write-ahead log),
              wal_format.py (its file format and crash recovery), wal_codec.py (its payloads),
-             compaction.py (folds the log into fresh artifacts), catalog_updates.py (catalogs
-             from upserted products)
+             compaction.py (folds the log into fresh artifacts), compaction_schedule.py (when
+             it is due), catalog_updates.py (catalogs from upserted products)
   data       catalog.py (the column store), catalog_reader.py (a catalog file -> Catalog, the
              app's recipe), catalog_files/ (CSV with its delimiter, JSON Lines, Parquet -> one
              table of strings), columns.py (compact string storage), vectors/ (FAISS backends),

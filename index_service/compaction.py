@@ -2,7 +2,8 @@
 
 Live writes land in the log and in the served snapshot, whose arrays keep deleted and replaced
 rows (masked) and whose lexical model keeps the vocabulary and idf of its last fit. Compaction,
-every `every_writes` logged writes or `every_bytes` of log (and at clean shutdown):
+when compaction_schedule says (every N writes, N bytes of log, or once the oldest pending write
+is S seconds old) and at clean shutdown:
 
 1. takes the served snapshot, at sequence N (it holds exactly the logged writes <= N);
 2. writes a complete build of its live rows - catalog, embeddings, a freshly built vector index,
@@ -30,6 +31,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from . import artifacts, vectors
 from .catalog_updates import select
+from .compaction_schedule import CompactionSchedule
 from .lexical import LexicalIndex
 from .snapshot import ServedState, Snapshot
 from .wal import WriteAheadLog
@@ -68,15 +70,17 @@ def write_compacted(data_dir: Path, snap: Snapshot) -> tuple[Path, dict]:
 
 
 class Compactor:
-    """Runs compaction in a daemon thread when `notify()` finds it due; `stop()` compacts once
-    more (clean shutdown) so that the next start replays nothing."""
+    """Runs compaction in a daemon thread when its schedule says it is due (checked by `notify()`
+    after each write, and by a timer for compaction by time); `stop()` compacts once more (clean
+    shutdown) so that the next start replays nothing."""
 
     def __init__(self, state: ServedState, wal: WriteAheadLog, data_dir: Path, *,
                  replay: Callable[[Snapshot], Snapshot], search_params: dict,
-                 every_writes: int, every_bytes: int):
+                 every_writes: int, every_bytes: int, after_s: float = 0.0):
         self.state, self.wal, self.data_dir = state, wal, Path(data_dir)
         self.replay, self.search_params = replay, search_params
-        self.every_writes, self.every_bytes = every_writes, every_bytes
+        self.schedule = CompactionSchedule(every_writes=every_writes, every_bytes=every_bytes,
+                                           after_s=after_s)
         self.compactions = 0
         self.compacted = threading.Event()  # set after each compaction (tests and tools wait on it)
         self._due = threading.Event()
@@ -90,22 +94,24 @@ class Compactor:
         self.notify()
 
     def due(self) -> bool:
-        pending = self.wal.pending_records
-        return pending > 0 and ((self.every_writes > 0 and pending >= self.every_writes)
-                                or (self.every_bytes > 0 and self.wal.size_bytes >= self.every_bytes))
+        return self.schedule.due(self.wal.pending_records, self.wal.size_bytes)
 
     def notify(self) -> None:
-        """Called after each acknowledged write: wakes the thread when compaction is due."""
-        WAL_PENDING.set(self.wal.pending_records)
-        if self.due():
+        """Called after each acknowledged write (and at start, for the writes replayed): wakes the
+        thread when compaction is due, or to start the timer of compaction by time."""
+        pending = self.wal.pending_records
+        WAL_PENDING.set(pending)
+        if self.schedule.written(pending) or self.due():
             self._due.set()
 
     def _run(self) -> None:
         while True:
-            self._due.wait()
+            self._due.wait(self.schedule.seconds_until_due(self.wal.pending_records))
             if self._stopping.is_set():
                 return
             self._due.clear()
+            if not self.due():  # woken to start the timer, or by a timer that is now moot
+                continue
             try:
                 self.compact()
             except Exception:  # noqa: BLE001 - keep serving; the log still holds every write
@@ -134,6 +140,7 @@ class Compactor:
                 fresh = self.replay(fresh)            # writes logged while the build was written
                 self.state.swap(fresh)
             self.compactions += 1
+            self.schedule.compacted(time.monotonic() - started, self.wal.pending_records)
             self.compacted.set()
             COMPACTIONS.labels("ok").inc()
             COMPACTION_SECONDS.observe(time.monotonic() - started)

@@ -61,6 +61,8 @@ _HELP = {
     "grace_s": "seconds SIGTERM waits for in-flight calls",
     "compact_every_writes": "fold the write-ahead log into fresh artifacts every N writes; 0 = never",
     "compact_every_bytes": "... or once the log holds N bytes; 0 = never (always at clean shutdown)",
+    "compact_after_s": "... or once the oldest logged write is S seconds old (lexical search finds "
+                       "new words after that), waiting 10x the last compaction's time; 0 = never",
     "log_level": "logging level",
     "tls_cert": "TLS certificate chain (PEM) to serve TLS; with --tls-key (empty: RECSYS_TLS_CERT)",
     "tls_key": "TLS private key (PEM) of --tls-cert (empty: RECSYS_TLS_KEY)",
@@ -138,6 +140,7 @@ class IndexConfig:
     grace_s: float = 10.0
     compact_every_writes: int = 1000
     compact_every_bytes: int = 64 * MIB
+    compact_after_s: float = 60.0
     log_level: str = "INFO"
     tls_cert: str = ""
     tls_key: str = ""
@@ -210,9 +213,11 @@ class IndexConfig:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         for name in ("query_cache_size", "ivf_nlist", "faiss_threads", "embed_timeout_s",
                      "embedder_wait_s", "build_timeout_s", "grace_s", "compact_every_writes",
-                     "compact_every_bytes", "token_reload_s"):
+                     "compact_every_bytes", "compact_after_s", "token_reload_s"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
+        if not math.isfinite(self.compact_after_s):
+            return f"--compact-after-s must be a number of seconds, got {self.compact_after_s}"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:
             return "--embed-timeout-s and --build-timeout-s must be > 0"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:

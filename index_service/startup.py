@@ -56,7 +56,8 @@ def open_store(config: IndexConfig, client: EmbedderClient, *, progress: bool = 
         compactor = Compactor(state, wal, data_dir, replay=writer.replay,
                               search_params=config.index_params,
                               every_writes=config.compact_every_writes,
-                              every_bytes=config.compact_every_bytes)
+                              every_bytes=config.compact_every_bytes,
+                              after_s=config.compact_after_s)
         writer.on_write = compactor.notify
     except BaseException:
         wal.close()

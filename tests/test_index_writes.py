@@ -183,3 +183,23 @@ def test_a_changed_csv_is_rebuilt_and_uncompacted_writes_reapplied(index, tmp_pa
     assert stub.GetProduct(pb.GetProductRequest(product_id="n1"), timeout=5).title == BENCH.title
     code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id="t03"), timeout=5))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_word_only_new_products_use_is_found_lexically_once_compacted_by_time(index, tmp_path):
+    proc, stub = index("--compact-every-writes", "0", "--compact-after-s", "3")
+    stub.UpsertProducts(pb.UpsertProductsRequest(products=[  # min_df 2: the word in 2 products
+        pb.Product(id="z1", title="Zorblax brass lantern"),
+        pb.Product(id="z2", title="Zorblax copper lantern")]), timeout=30)
+
+    def lexical_ids():
+        request = pb.SearchRequest(query="zorblax", k=5, mode=pb.MODE_LEXICAL, min_score=1e-6)
+        return sorted(h.product.id for h in stub.Search(request, timeout=10).hits)
+    assert lexical_ids() == []  # not in the vocabulary of the last fit
+    semantic = stub.Search(pb.SearchRequest(query="zorblax lantern", k=2), timeout=10).hits
+    assert {h.product.id for h in semantic} == {"z1", "z2"}  # semantic search: at once
+    deadline = time.monotonic() + 60
+    while lexical_ids() != ["z1", "z2"]:
+        assert time.monotonic() < deadline, "not found lexically 60 s after the write"
+        time.sleep(0.2)
+    assert _manifest(tmp_path / "data")["wal_sequence"] == 1  # a compaction, not a restart
+    assert "compacted" in proc.output()
