@@ -17,7 +17,7 @@ import importlib
 
 # The distribution's version (client/pyproject.toml reads it from here). The major version is the
 # contract's: 1.x speaks recsys.v1 (docs/client.md#versions).
-__version__ = "1.0.2"
+__version__ = "1.1.0"
 CONTRACT = "recsys.v1"
 
 _EXPORTS = {

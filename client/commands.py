@@ -89,8 +89,9 @@ def run_search(args: argparse.Namespace, client: RecsysClient) -> None:
 
 
 def run_similar(args: argparse.Namespace, client: RecsysClient) -> None:
-    result = client.similar(args.product_id, k=args.k, **_filters(args))
-    _print(args, result, render.search_text(result, f"products like {args.product_id}"))
+    ids = args.product_id if len(args.product_id) > 1 else args.product_id[0]
+    result = client.similar(ids, k=args.k, **_filters(args))
+    _print(args, result, render.search_text(result, f"products like {', '.join(args.product_id)}"))
 
 
 def run_get(args: argparse.Namespace, client: RecsysClient) -> None:
@@ -135,8 +136,9 @@ def register(add) -> None:
                        help="rows taken from each ranking (1 to 100000)")
     _filter_options(p)
 
-    p = add("similar", help="products like a given one (never itself)", run=run_similar)
-    p.add_argument("product_id")
+    p = add("similar", help="products like a given one, or like several (a basket); never "
+                            "those themselves", run=run_similar)
+    p.add_argument("product_id", nargs="+", help="one id, or several: products like all of them")
     _filter_options(p)
 
     p = add("get", help="one product by id", run=run_get)

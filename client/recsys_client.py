@@ -175,15 +175,19 @@ class RecsysClient:
         reply = self._call("index", "Search", self._index.Search, request, timeout)
         return convert.search_result_from_proto(reply)
 
-    def similar(self, product_id: str, k: int = 10, *,
+    def similar(self, product_id: str | Sequence[str], k: int = 10, *,
                 category: str | None = None, categories: Sequence[str] | None = None,
                 brand: str | None = None, brands: Sequence[str] | None = None,
                 min_price: float | None = None, max_price: float | None = None,
                 min_score: float | None = None, offset: int = 0, params: SearchParams | None = None,
                 timeout: float | None = None) -> SearchResult:
-        """Products like `product_id` (never itself), with the same filters and params as search()."""
+        """Products like `product_id` (never itself), with the same filters and params as
+        search(). A list of ids (a basket: 1 to 100, server 0.2.0 or later): products like all of
+        them, scored against the mean of their vectors, none of them returned."""
+        ids = {"product_id": product_id} if isinstance(product_id, str) else \
+            {"product_ids": list(product_id)}
         request = index_pb2.SimilarProductsRequest(
-            product_id=product_id, k=k, offset=offset,
+            **ids, k=k, offset=offset,
             filter=convert.filter_to_proto(category=category, categories=categories, brand=brand,
                                            brands=brands, min_price=min_price,
                                            max_price=max_price))

@@ -15,7 +15,7 @@ from .compaction import Compactor
 from .filters import FilterSpec, allowed_mask
 from .snapshot import ServedState, Snapshot
 from .store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_page_token,
-                    encode_page_token)
+                    encode_page_token, no_products_message)
 from .wal import WriteAheadLog
 from .writes import CatalogWriter
 
@@ -48,17 +48,18 @@ class FaissView(StoreView):
         allowed = self._allowed(spec)
         return self.snap.product_count if allowed is None else int(allowed.sum())
 
-    def vector_ranking(self, vector, depth, spec, overrides, exclude_id=None) -> Ranked:
+    def vector_ranking(self, vector, depth, spec, overrides, exclude_ids=()) -> Ranked:
         allowed = self._allowed(spec)
-        excluded = None if exclude_id is None else self.snap.row_of(exclude_id)
-        if excluded is not None and allowed is not None:
+        excluded = [row for row in map(self.snap.row_of, exclude_ids) if row is not None]
+        if excluded and allowed is not None:
             allowed = allowed.copy()
             allowed[excluded] = False
-            excluded = None
-        extra = 0 if excluded is None else 1  # one more hit, then drop the product itself
-        scores, rows = self.snap.vectors.search(vector[None, :], depth + extra, allowed, overrides)
+            excluded = []
+        # len(excluded) more hits, then drop the excluded products themselves
+        scores, rows = self.snap.vectors.search(vector[None, :], depth + len(excluded), allowed,
+                                                overrides)
         scores, rows = scores[0], rows[0]
-        keep = rows >= 0 if excluded is None else (rows >= 0) & (rows != excluded)
+        keep = (rows >= 0) & ~np.isin(rows, excluded)
         return Ranked(rows[keep][:depth], scores[keep][:depth])
 
     def lexical_ranking(self, text, depth, spec, *, matches_only) -> Ranked:
@@ -69,8 +70,12 @@ class FaissView(StoreView):
             scores, rows = self.snap.lexical.search(text, depth, allowed_rows=allowed)
         return Ranked(rows, scores)
 
-    def vector_of(self, product_id: str) -> np.ndarray:
-        return self.snap.vectors.vector(self._row(product_id))
+    def vectors_of(self, product_ids: list[str]) -> np.ndarray:
+        rows = [self.snap.row_of(pid) for pid in product_ids]
+        unknown = [pid for pid, row in zip(product_ids, rows) if row is None]
+        if unknown:
+            raise NotFound(no_products_message(unknown))
+        return np.stack([self.snap.vectors.vector(row) for row in rows])
 
     def products(self, keys) -> list[dict]:
         product = self.snap.catalog.product

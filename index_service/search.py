@@ -24,6 +24,7 @@ MODE_NAMES = {MODE_SEMANTIC: "MODE_SEMANTIC", MODE_LEXICAL: "MODE_LEXICAL", MODE
 MAX_QUERY_CHARS = 10_000
 MAX_OFFSET = 10_000
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
+MAX_SIMILAR_IDS = 100  # SimilarProductsRequest.product_ids
 MAX_HNSW_EF, MAX_IVF_NPROBE = 4096, 65536
 
 
@@ -142,13 +143,14 @@ class SearchCore:
 
     # --- SimilarProducts ----------------------------------------------------------------------
     def similar(self, *, product_id: str, k: int, spec: FilterSpec, min_score: float | None,
-                offset: int, overrides: dict | None = None) -> Ranking:
+                offset: int, overrides: dict | None = None, product_ids=()) -> Ranking:
+        """Products like `product_id`, or like all of `product_ids` (their mean direction)."""
         self._check_page(k, offset, min_score)
-        _check_id(product_id)
+        ids = _similar_ids(product_id, list(product_ids))
         view = self.holder.store.view()
         start = _now_us()
-        ranked = view.vector_ranking(view.vector_of(product_id), offset + k, spec,
-                                     overrides or {}, exclude_id=product_id)
+        ranked = view.vector_ranking(_mean_direction(view.vectors_of(ids)), offset + k, spec,
+                                     overrides or {}, exclude_ids=tuple(ids))
         products, scores = _with_products(view, _page(ranked, offset, k, min_score))
         return Ranking(products, scores, offset, search_us=_now_us() - start)
 
@@ -190,6 +192,35 @@ def _with_products(view: StoreView, page: Ranked) -> tuple[list[dict], np.ndarra
 def _check_id(product_id: str) -> None:
     if not product_id:
         raise InvalidArgument("product_id is empty")
+
+
+def _similar_ids(product_id: str, product_ids: list[str]) -> list[str]:
+    """The products a SimilarProducts call is about: product_id, or product_ids without repeats."""
+    if product_id and product_ids:
+        raise InvalidArgument("set product_id or product_ids, not both")
+    if not product_ids:
+        if not product_id:
+            raise InvalidArgument("product_id is empty (or give several in product_ids)")
+        return [product_id]
+    if len(product_ids) > MAX_SIMILAR_IDS:
+        raise InvalidArgument(f"product_ids holds {len(product_ids)} ids; at most "
+                              f"{MAX_SIMILAR_IDS}")
+    empty = [i for i, pid in enumerate(product_ids) if not pid]
+    if empty:
+        raise InvalidArgument(f"product_ids[{empty[0]}] is empty")
+    return list(dict.fromkeys(product_ids))
+
+
+def _mean_direction(vectors: np.ndarray) -> np.ndarray:
+    """One stored vector as it is; several: their mean, re-normalized."""
+    if len(vectors) == 1:
+        return vectors[0]
+    mean = vectors.astype(np.float64).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm < 1e-6:
+        raise InvalidArgument("the products' vectors cancel out: no direction is like all of "
+                              "them; ask with fewer products")
+    return (mean / norm).astype(np.float32)
 
 
 def _hybrid(view: StoreView, qv: np.ndarray, query: str, spec: FilterSpec, params: HybridParams,

@@ -85,7 +85,7 @@ class IndexServicer(index_pb2_grpc.IndexServicer):
             product_id=request.product_id, k=request.k,
             spec=filter_from_proto(request.filter if request.HasField("filter") else None),
             min_score=_optional(request, "min_score"), offset=request.offset,
-            overrides=_overrides(request))
+            overrides=_overrides(request), product_ids=request.product_ids)
         return self._response(ranking, started)
 
     @_bounded

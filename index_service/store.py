@@ -70,9 +70,9 @@ class StoreView(ABC):
 
     @abstractmethod
     def vector_ranking(self, vector: np.ndarray, depth: int, spec: FilterSpec,
-                       overrides: dict, exclude_id: str | None = None) -> Ranked:
+                       overrides: dict, exclude_ids: tuple[str, ...] = ()) -> Ranked:
         """The `depth` products most like the normalized `vector` that match `spec` (exactly:
-        min(depth, matching) of them), best first; never `exclude_id`."""
+        min(depth, matching) of them), best first; never one of `exclude_ids`."""
 
     @abstractmethod
     def lexical_ranking(self, text: str, depth: int, spec: FilterSpec, *,
@@ -87,8 +87,9 @@ class StoreView(ABC):
         (sizes the candidate lists of hybrid search)."""
 
     @abstractmethod
-    def vector_of(self, product_id: str) -> np.ndarray:
-        """The stored vector of a product; NotFound when there is none."""
+    def vectors_of(self, product_ids: list[str]) -> np.ndarray:
+        """The stored vectors of these products, one row each, in order; NotFound naming the
+        unknown ids when any has none."""
 
     @abstractmethod
     def products(self, keys) -> list[dict | None]:
@@ -178,6 +179,14 @@ class StoreHolder:
 
 
 # -- page tokens: opaque to callers, each store's own -------------------------------------------
+
+def no_products_message(product_ids: list[str]) -> str:
+    """NOT_FOUND's message for unknown ids: the id, or the first five of several."""
+    if len(product_ids) == 1:
+        return f"no product with id {product_ids[0]!r}"
+    more = f" and {len(product_ids) - 5} more" if len(product_ids) > 5 else ""
+    return f"no products with ids {', '.join(map(repr, product_ids[:5]))}{more}"
+
 
 def encode_page_token(prefix: str, value: str) -> str:
     return base64.urlsafe_b64encode(f"{prefix}{value}".encode()).decode().rstrip("=")

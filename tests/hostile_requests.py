@@ -103,6 +103,11 @@ def similar_requests(draw):
     r = index_pb2.SimilarProductsRequest(product_id=pick(st.sampled_from(KNOWN_IDS), ids),
                                          k=pick(st.integers(1, 20), INT32),
                                          offset=pick(st.integers(0, 12), INT32))
+    if draw(st.integers(0, 2)) == 0:  # a basket instead of one id (or as well: INVALID_ARGUMENT)
+        if draw(st.booleans()):
+            r.product_id = ""
+        r.product_ids[:] = pick(st.lists(st.sampled_from(KNOWN_IDS), min_size=1, max_size=4),
+                                st.lists(ids, max_size=120))
     if draw(st.booleans()):
         r.filter.CopyFrom(draw(filters()))
     pick.maybe(r, "min_score", st.floats(-1, 1, width=32), floats32)

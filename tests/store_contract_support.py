@@ -38,10 +38,25 @@ class Reference:
         return np.asarray(reply.embeddings[0].values, dtype=np.float32)
 
     def top(self, text: str, k: int, keep=lambda p: True) -> list[tuple[str, float]]:
-        scores = self.vectors @ self.query_vector(text)
+        return self.top_by_vector(self.query_vector(text), k, keep)
+
+    def top_by_vector(self, vector: np.ndarray, k: int, keep=lambda p: True):
+        scores = self.vectors @ vector
         ranked = [(self.products[i]["id"], float(scores[i])) for i in np.argsort(-scores, kind="stable")
                   if keep(self.products[i])]
         return ranked[:k]
+
+    def like(self, product_ids: list[str], k: int) -> list[tuple[str, float]]:
+        """SimilarProducts' answer: the products nearest the normalized mean of these products'
+        vectors, none of them included."""
+        rows = [next(i for i, p in enumerate(self.products) if p["id"] == pid) for pid in product_ids]
+        mean = self.vectors[rows].astype(np.float64).mean(axis=0)
+        return self.top_by_vector(mean / np.linalg.norm(mean), k,
+                                  lambda p: p["id"] not in product_ids)
+
+
+def ids(reply) -> list[str]:
+    return [h.product.id for h in reply.hits]
 
 
 def start(embedder, *store_args) -> ServiceProcess:

@@ -118,4 +118,4 @@ def test_version_names_the_client_and_its_contract(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out == "recsys-client 1.0.2 (contract recsys.v1)\n"
+    assert capsys.readouterr().out == "recsys-client 1.1.0 (contract recsys.v1)\n"

@@ -122,6 +122,10 @@ def test_similar_get_stats_and_paging_the_catalog(client):
     assert len(similar) == 5 and seed.id not in similar.ids
     assert all(h.product.brand == seed.brand for h in client.similar(seed.id, k=3,
                                                                      brand=seed.brand))
+    basket = [seed.id, products[8].id]
+    like_both = client.similar(basket, k=5)  # a list of ids: products like all of them
+    assert len(like_both) == 5 and not set(basket) & set(like_both.ids)
+    assert like_both.ids != similar.ids
 
 
 def test_embed_and_model_info(client):
@@ -217,6 +221,10 @@ def test_cli_vector_index_options(services):
         [h["product"]["id"] for h in json.loads(plain.stdout)["hits"]]
     bad = _cli(services, "search", "desk", "--hnsw-ef", "0")
     assert bad.returncode == 2 and "--hnsw-ef" in bad.stderr
+    first, second = [h["product"]["id"] for h in json.loads(plain.stdout)["hits"][:2]]
+    basket = _cli(services, "similar", first, second, "-k", "3")
+    assert basket.returncode == 0, basket.stderr
+    assert basket.stdout.startswith(f"3 hits for products like {first}, {second}")
 
 
 def test_cli_table_fits_the_terminal(services):

@@ -84,6 +84,36 @@ def test_upserts_add_and_replace_without_touching_the_old_snapshot(core):
     assert "t01" not in ids(core, similar) and len(similar.products) == len(TINY_ROWS)
 
 
+def _like(core, basket, spec=FilterSpec()):
+    return core.similar(product_id="", product_ids=basket, k=len(TINY_ROWS), spec=spec,
+                        min_score=None, offset=0)
+
+
+def test_a_basket_is_ranked_by_its_mean_direction_and_never_returned(core):
+    basket = ["t01", "t03", "t05"]
+    snap = core.state.snapshot
+    mean = np.mean([snap.vectors.vector(snap.row_of(pid)) for pid in basket], axis=0)
+    expected = by_vector(core, mean / np.linalg.norm(mean), k=len(TINY_ROWS))
+    liked = _like(core, basket)
+    assert ids(core, liked) == [pid for pid in ids(core, expected) if pid not in basket]
+    np.testing.assert_allclose(liked.scores, expected.scores[[pid not in basket for pid in
+                                                               ids(core, expected)]], atol=1e-6)
+    lamps = _like(core, basket, spec=FilterSpec(categories=("Lamps",)))  # a filter: rows masked
+    assert ids(core, lamps) == ["t06"]
+    core.state.swap(snap.with_deletes(["t03"], sequence=1)[0])
+    with pytest.raises(NotFound, match="no product with id 't03'"):
+        _like(core, basket)
+    with pytest.raises(NotFound, match="no products with ids 'a', 'b', 'c', 'd', 'e' and 1 more"):
+        _like(core, ["t01", "a", "b", "c", "d", "e", "f"])
+
+
+def test_a_basket_whose_vectors_cancel_out_is_invalid(core):
+    snap = core.state.snapshot
+    v = snap.vectors.vector(snap.row_of("t01"))
+    core.state.swap(snap.with_upserts([{"id": "anti", "title": "Anti desk"}], -v[None, :], 1))
+    with pytest.raises(InvalidArgument, match="cancel out"):
+        _like(core, ["t01", "anti"])
+
 def test_deletes_hide_products_everywhere(core):
     snap, not_found = core.state.snapshot.with_deletes(["t02", "zz"], sequence=7)
     core.state.swap(snap)

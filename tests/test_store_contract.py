@@ -20,7 +20,7 @@ import pytest
 from client.generated.recsys.v1 import index_pb2 as pb
 from tests import milvus_server
 from tests.procs import ROOT
-from tests.store_contract_support import Reference, Served, list_all, start
+from tests.store_contract_support import Reference, Served, ids, list_all, start
 from tests.test_index_support import index_stub, status_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900),
@@ -66,10 +66,6 @@ def served(request, embedder, faiss_build, tmp_path_factory):
     proc = start(embedder, *args)
     yield Served(request.param, proc, Reference(products, vectors, embedder))
     assert proc.terminate() == 0, proc.output()
-
-
-def ids(reply) -> list[str]:
-    return [h.product.id for h in reply.hits]
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -134,10 +130,7 @@ def test_similar_products_never_include_the_product(served):
     reply = served.stub.SimilarProducts(pb.SimilarProductsRequest(product_id=product["id"], k=10),
                                         timeout=30)
     assert len(reply.hits) == 10 and product["id"] not in ids(reply)
-    i = next(n for n, p in enumerate(served.ref.products) if p["id"] == product["id"])
-    scores = served.ref.vectors @ served.ref.vectors[i]
-    expected = [served.ref.products[j]["id"] for j in np.argsort(-scores, kind="stable") if j != i]
-    assert ids(reply) == expected[:10]
+    assert ids(reply) == [pid for pid, _ in served.ref.like([product["id"]], 10)]
     flt = pb.Filter(categories=[product["category"]])
     filtered = served.stub.SimilarProducts(
         pb.SimilarProductsRequest(product_id=product["id"], k=5, filter=flt), timeout=30)
@@ -147,6 +140,22 @@ def test_similar_products_never_include_the_product(served):
             pb.SimilarProductsRequest(product_id=pid, k=3), timeout=30))
         assert got == code
 
+
+def test_products_like_a_basket_are_near_its_mean_and_exclude_it(served):
+    basket = [served.ref.products[i]["id"] for i in (3, 40, 41)]
+    reply = served.stub.SimilarProducts(pb.SimilarProductsRequest(
+        product_ids=[*basket, basket[0]], k=10), timeout=30)  # a repeated id counts once
+    expected = served.ref.like(basket, 10)
+    assert ids(reply) == [pid for pid, _ in expected] and not set(basket) & set(ids(reply))
+    np.testing.assert_allclose([h.score for h in reply.hits], [s for _, s in expected], atol=1e-4)
+    for request, code, says in (
+            ({"product_ids": [basket[0], "no-such-id"]}, "NOT_FOUND", "'no-such-id'"),
+            ({"product_ids": basket, "product_id": basket[0]}, "INVALID_ARGUMENT", "not both"),
+            ({"product_ids": [basket[0], ""]}, "INVALID_ARGUMENT", "product_ids[1] is empty"),
+            ({"product_ids": ["x"] * 101}, "INVALID_ARGUMENT", "at most 100")):
+        got, details = status_of(lambda: served.stub.SimilarProducts(
+            pb.SimilarProductsRequest(k=3, **request), timeout=30))
+        assert (got.name, says in details) == (code, True), details
 
 def test_get_product_returns_every_field(served):
     from client.convert import product_from_proto

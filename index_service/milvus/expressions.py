@@ -19,8 +19,8 @@ def _number(value: float) -> str:
     return format(float(value), ".17g")
 
 
-def filter_expression(spec: FilterSpec, exclude_id: str | None = None) -> str:
-    """The expression for `spec` (and without `exclude_id`); "" when nothing is filtered."""
+def filter_expression(spec: FilterSpec, exclude_ids=()) -> str:
+    """The expression for `spec` (and none of `exclude_ids`); "" when nothing is filtered."""
     parts = []
     if spec.categories:
         parts.append(f"ARRAY_CONTAINS_ANY(categories, [{', '.join(map(quote, spec.categories))}])")
@@ -30,8 +30,10 @@ def filter_expression(spec: FilterSpec, exclude_id: str | None = None) -> str:
         parts.append(f"price >= {_number(spec.min_price)}")
     if spec.max_price is not None:
         parts.append(f"price <= {_number(spec.max_price)}")
-    if exclude_id is not None:
-        parts.append(f"id != {quote(exclude_id)}")
+    if len(exclude_ids) == 1:
+        parts.append(f"id != {quote(exclude_ids[0])}")
+    elif exclude_ids:
+        parts.append(f"id not in [{', '.join(map(quote, exclude_ids))}]")
     return " and ".join(parts)
 
 

@@ -21,7 +21,7 @@ from servekit.errors import FailedPrecondition, NotFound
 from ..filters import FilterSpec
 from ..product_writes import product_dict, product_texts
 from ..store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_page_token,
-                     encode_page_token)
+                     encode_page_token, no_products_message)
 from . import schema
 from .errors import MilvusCalls
 from .expressions import filter_expression, quote
@@ -147,7 +147,7 @@ class MilvusView(StoreView):
         keys = np.array([h["id"] for h in hits], dtype=str)
         return Ranked(keys, np.array([h["distance"] for h in hits], dtype=np.float32))
 
-    def vector_ranking(self, vector, depth, spec, overrides, exclude_id=None) -> Ranked:
+    def vector_ranking(self, vector, depth, spec, overrides, exclude_ids=()) -> Ranked:
         if overrides.get("exact") and self.store.index_type != "flat":
             raise FailedPrecondition("params.exact: the Milvus store searches its HNSW index; "
                                      "exact search needs a collection with "
@@ -155,7 +155,7 @@ class MilvusView(StoreView):
         ef = max(overrides.get("ef_search", self.store.ef_search), min(depth, MAX_TOPK))
         params = {"metric_type": "IP", "params": {"ef": ef}}
         return self._search(np.asarray(vector, dtype=np.float32).tolist(), schema.VECTOR, depth,
-                            filter_expression(spec, exclude_id), params, "search the vectors")
+                            filter_expression(spec, exclude_ids), params, "search the vectors")
 
     def lexical_ranking(self, text, depth, spec, *, matches_only) -> Ranked:
         if not self.store.bm25:
@@ -177,11 +177,13 @@ class MilvusView(StoreView):
     def existing(self, ids: list[str]) -> list[str]:
         return [row["id"] for row in self._get(ids, ["id"], "look the products up")] if ids else []
 
-    def vector_of(self, product_id: str) -> np.ndarray:
-        rows = self._get([product_id], [schema.VECTOR], "read the product's vector")
-        if not rows:
-            raise NotFound(f"no product with id {product_id!r}")
-        return np.asarray(rows[0][schema.VECTOR], dtype=np.float32)
+    def vectors_of(self, product_ids: list[str]) -> np.ndarray:
+        rows = self._get(list(product_ids), ["id", schema.VECTOR], "read the products' vectors")
+        found = {row["id"]: row[schema.VECTOR] for row in rows}
+        unknown = [pid for pid in product_ids if pid not in found]
+        if unknown:
+            raise NotFound(no_products_message(unknown))
+        return np.asarray([found[pid] for pid in product_ids], dtype=np.float32)
 
     def products(self, keys) -> list[dict | None]:
         keys = [str(k) for k in keys]

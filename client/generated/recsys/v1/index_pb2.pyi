@@ -151,20 +151,22 @@ class SearchResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., timing: _Optional[_Union[SearchTiming, _Mapping]] = ..., query_vector_cached: _Optional[bool] = ...) -> None: ...
 
 class SimilarProductsRequest(_message.Message):
-    __slots__ = ("product_id", "k", "filter", "min_score", "offset", "params")
+    __slots__ = ("product_id", "k", "filter", "min_score", "offset", "params", "product_ids")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     k: int
     filter: Filter
     min_score: float
     offset: int
     params: VectorSearchParams
-    def __init__(self, product_id: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ...) -> None: ...
+    product_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, product_id: _Optional[str] = ..., k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., min_score: _Optional[float] = ..., offset: _Optional[int] = ..., params: _Optional[_Union[VectorSearchParams, _Mapping]] = ..., product_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetProductRequest(_message.Message):
     __slots__ = ("product_id",)

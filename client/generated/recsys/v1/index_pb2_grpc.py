@@ -82,7 +82,8 @@ class IndexServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SimilarProducts(self, request, context):
-        """Products like a given one, from its stored vector; never returns the product itself.
+        """Products like a given one (or like several: a basket), from stored vectors; never returns
+        the given products themselves.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
