@@ -130,6 +130,8 @@ class Compactor:
             if seq == int(snap.manifest.get("wal_sequence", 0)):  # served as built: nothing new
                 if self.wal.base_sequence < seq:      # a crash came before its checkpoint
                     self.wal.checkpoint(seq)
+                with self.state.write_lock:
+                    self.schedule.compacted(0.0, self.wal.pending_records)
                 return None
             started = time.monotonic()
             build_dir, manifest = write_compacted(self.data_dir, snap)
@@ -139,8 +141,8 @@ class Compactor:
             with self.state.write_lock:
                 fresh = self.replay(fresh)            # writes logged while the build was written
                 self.state.swap(fresh)
+                self.schedule.compacted(time.monotonic() - started, self.wal.pending_records)
             self.compactions += 1
-            self.schedule.compacted(time.monotonic() - started, self.wal.pending_records)
             self.compacted.set()
             COMPACTIONS.labels("ok").inc()
             COMPACTION_SECONDS.observe(time.monotonic() - started)

@@ -20,6 +20,9 @@ DUTY_FACTOR = 10.0
 
 
 class CompactionSchedule:
+    """`written` is called by writers, `compacted` by the compaction thread under the same lock as
+    the writes (so that a write between the two is never missed); the rest only reads."""
+
     def __init__(self, *, every_writes: int, every_bytes: int, after_s: float,
                  clock: Callable[[], float] = time.monotonic):
         self.every_writes, self.every_bytes, self.after_s = every_writes, every_bytes, after_s
@@ -58,9 +61,8 @@ class CompactionSchedule:
 
     def seconds_until_due(self, pending: int) -> float | None:
         """How long until compaction is due by time (0: now), with `pending` writes in the log;
-        None: not by time (no pending write: the timer stops until the next one)."""
+        None: not by time, or nothing pending."""
         if pending <= 0:
-            self._first_pending_at = None
             return None
         at = self._due_by_time_at()
         return None if at is None else max(0.0, at - self._clock())

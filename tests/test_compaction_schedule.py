@@ -74,9 +74,10 @@ def test_a_slow_compaction_does_not_delay_compaction_by_count(clock):
     assert s.due(2, 0)
 
 
-def test_no_pending_write_stops_the_timer(clock):
+def test_nothing_pending_means_nothing_due_and_a_compaction_resets_the_timer(clock):
     s = schedule(clock, after_s=5)
     s.written(1)
-    assert s.seconds_until_due(0) is None  # the log was emptied (a checkpoint): no timer
-    s.written(1)
-    assert s.seconds_until_due(1) == 5  # the next write starts a fresh one
+    clock.now += 9
+    assert s.seconds_until_due(0) is None and not s.due(0, 0)  # emptied by a checkpoint
+    s.compacted(0.0, pending=0)  # what compaction says after a checkpoint with nothing new
+    assert s.written(1) is True and s.seconds_until_due(1) == 5  # a fresh timer
