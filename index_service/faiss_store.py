@@ -41,7 +41,7 @@ class FaissView(StoreView):
     def _row(self, product_id: str) -> int:
         row = self.snap.row_of(product_id)
         if row is None:
-            raise NotFound(f"no product with id {product_id!r}")
+            raise NotFound(no_products_message([product_id]))
         return row
 
     def size_hint(self, spec: FilterSpec) -> int:

@@ -196,7 +196,7 @@ class MilvusView(StoreView):
     def product(self, product_id: str) -> dict:
         rows = self._get([product_id], schema.PRODUCT_FIELDS, "read the product")
         if not rows:
-            raise NotFound(f"no product with id {product_id!r}")
+            raise NotFound(no_products_message([product_id]))
         return schema.from_entity(rows[0])
 
     def page(self, page_size: int, page_token: str) -> ProductPage:
