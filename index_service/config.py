@@ -270,6 +270,14 @@ class IndexConfig:
         return {}
 
 
+def host_and_port(address: str) -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets too) -> (host, port); None when it is not that."""
+    host, _, port = address.rpartition(":")
+    if not host or not (port.isascii() and port.isdigit()):
+        return None
+    return host.strip("[]"), int(port)
+
+
 def embedder_target(spec: str) -> str:
     """--embedder -> a gRPC target. One address or a URI target (dns:///, ipv4:, unix:) as is;
     several comma-separated addresses -> `ipv4:`/`ipv6:` list (host names resolved once, here),
@@ -279,12 +287,12 @@ def embedder_target(spec: str) -> str:
         return parts[0]
     addresses = []
     for part in parts:
-        host, _, port = part.rpartition(":")
-        if not host or not (port.isascii() and port.isdigit()):
+        split = host_and_port(part)
+        if split is None:
             raise ValueError(f"--embedder: {part!r} is not HOST:PORT")
-        host = host.strip("[]")
+        host, port = split
         try:
-            infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ValueError(f"--embedder: cannot resolve {host!r}: {exc.strerror}") from None
         addresses += [f"{info[4][0]}:{info[4][1]}" for info in infos[:1]]

@@ -15,6 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from client.connect_failures import is_connect_failure, last_error, tls_failure, tls_hint
 
+from .config import host_and_port
+
 
 def no_connection(detail: str) -> str:
     """grpc-core's connect error and what it likely means, naming our flags."""
@@ -37,12 +39,12 @@ def _health(channel: grpc.Channel, timeout: float) -> tuple[str | None, grpc.Rpc
 def _addresses(target: str) -> list[str]:
     """The "ip:port" addresses of a plain HOST:PORT target ([] for another kind of target). For
     "localhost" both loopbacks: gRPC's resolver gives both whatever /etc/hosts says."""
-    host, _, port = target.rpartition(":")
-    host = host.strip("[]")
-    if not host or "/" in target or not (port.isascii() and port.isdigit()):
+    split = None if "/" in target else host_and_port(target)
+    if split is None:
         return []
+    host, port = split
     try:
-        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OverflowError):
         infos = []
     found = ["127.0.0.1", "::1"] if host == "localhost" else []
@@ -53,7 +55,7 @@ def _addresses(target: str) -> list[str]:
 def _telling_address_error(target: str, credentials, timeout: float) -> str | None:
     """The first per-address connect error of `target` that shows a TLS failure, or None. The
     certificate is still checked against the host name dialled."""
-    host = target.rpartition(":")[0].strip("[]")
+    host = (host_and_port(target) or ("", 0))[0]
     for address in _addresses(target):
         options = [("grpc.ssl_target_name_override", host)] if credentials else []
         channel = (grpc.secure_channel(address, credentials, options=options) if credentials
