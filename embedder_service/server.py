@@ -8,7 +8,7 @@ from servekit.access import AccessError, server_access
 from servekit.lifecycle import serve_until_signal, start_server
 from servekit.metrics import serve_metrics
 
-from .backend import SentenceTransformerBackend
+from .backend import Backend, SentenceTransformerBackend
 from .batcher import Batcher
 from .config import EmbedderConfig
 from .precision import choose, cpu_features
@@ -19,7 +19,7 @@ log = logging.getLogger("embedder_service")
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name  # recsys.v1.Embedder
 
 
-def make_backend(config: EmbedderConfig) -> SentenceTransformerBackend:
+def make_backend(config: EmbedderConfig) -> Backend:
     """The configured backend at the precision this CPU supports (--precision auto: bf16 where
     it is native); the decision is logged."""
     features = cpu_features(config.cpu_features)
@@ -35,7 +35,7 @@ def make_backend(config: EmbedderConfig) -> SentenceTransformerBackend:
     return SentenceTransformerBackend(config.model, config.torch_threads, decision.precision)
 
 
-def load_backend(config: EmbedderConfig) -> tuple[SentenceTransformerBackend, Batcher]:
+def load_backend(config: EmbedderConfig) -> tuple[Backend, Batcher]:
     """Load the model, start the batcher, and warm both with one encode through the queue."""
     backend = make_backend(config)
     batcher = Batcher(backend, max_batch_size=config.max_batch_size,

@@ -146,6 +146,17 @@ def test_a_damaged_entry_is_converted_again(tmp_path, caplog):
     assert fake.read(cache / "k" / ov_cache.MODEL_XML) == "model"
 
 
+def test_an_entry_left_without_its_model_is_replaced(tmp_path):
+    """A directory holding only the tokenizer files (the IR deleted by hand) does not block the
+    new IR's rename into place."""
+    fake, cache = FakeOpenVINO(), tmp_path / "cache"
+    (cache / "k").mkdir(parents=True)
+    (cache / "k" / "serving.json").write_text("{}")
+    model, how = ov_cache.load_or_convert(cache, "k", fake.read, fake.convert, fake.save)
+    assert how.startswith("converted and cached") and fake.read(cache / "k" / ov_cache.MODEL_XML) == "model"
+    assert ov_cache.load_or_convert(cache, "k", fake.read, fake.convert, fake.save)[1].startswith("loaded")
+
+
 def test_an_unwritable_cache_only_costs_the_conversion(tmp_path, caplog):
     fake, blocker = FakeOpenVINO(), tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
@@ -223,8 +234,8 @@ def test_numpy_mean_pooling_is_the_models_own_pooling():
     from embedder_service.openvino_backend import mean_pool, plain_mean_pooling
 
     backend = SentenceTransformerBackend()
-    assert plain_mean_pooling(backend._modules[1:])
-    Pooling = type(backend._modules[1])
+    assert plain_mean_pooling(backend.modules[1:])
+    Pooling = type(backend.modules[1])
     rng = np.random.default_rng(7)
     hidden = rng.normal(size=(4, 9, backend.dimension)).astype(np.float32)
     mask = np.zeros((4, 9), dtype=np.int64)
@@ -234,4 +245,4 @@ def test_numpy_mean_pooling_is_the_models_own_pooling():
     np.testing.assert_allclose(mean_pool(hidden, mask), backend.pool(hidden, mask), rtol=0, atol=2e-6)
     assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="cls")])
     assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="mean", include_prompt=False)])
-    assert not plain_mean_pooling(backend._modules)  # a transformer first: not pooling alone
+    assert not plain_mean_pooling(backend.modules)  # a transformer first: not pooling alone

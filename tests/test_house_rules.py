@@ -25,7 +25,7 @@ TESTS = ROOT / "tests"
 
 # Names that start a real service process or load the model in this process.
 STARTERS = {"ServiceProcess", "running_pair", "shared_embedder", "SentenceTransformer",
-            "SentenceTransformerBackend"}
+            "SentenceTransformerBackend", "OpenVINOBackend"}
 # `python -m X` for these X starts a service (the client's commands call the services); so do the
 # bench modules that start services (bench_modules_that_start_services()).
 SERVICE_MODULES = {"embedder_service", "index_service", "client", "scripts.run_demo"}
