@@ -87,7 +87,8 @@ def bench_mode(mode: str, model, texts, reference, best_bs, args, work: Path) ->
     from client.generated.recsys.v1 import embedder_pb2 as pb
     import numpy as np
     print(f"[backends] {mode}: starting the embedder", flush=True)
-    with services.embedder(*MODES[mode], "--cache-dir", str(work / "ov-cache"), *args.server_arg) as emb, \
+    # The embedder's default model cache, as a user's embedder has it (converted once per machine).
+    with services.embedder(*MODES[mode], *args.server_arg) as emb, \
             services.Stubs(embedder_address=emb.address) as stubs:
         info = stubs.embedder.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
         got = np.array([e.values for i in range(0, len(reference), 64) for e in
