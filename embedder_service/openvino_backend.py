@@ -70,7 +70,7 @@ class OpenVINOBackend:
         started = time.perf_counter()
         cache = ov_cache.resolve_cache_dir(cache_dir)
         key = ov_cache.cache_key(self.model_path, ov.__version__)
-        entry = None if cache is None else cache / key
+        entry = self.cache_entry = None if cache is None else cache / key
         self._standalone = standalone_tokenizer.load(entry)
         model, how = ov_cache.load_or_convert(
             cache, key, read=ov.Core().read_model, convert=self._convert,

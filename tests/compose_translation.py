@@ -2,7 +2,7 @@
 Translation: container-side names -> this machine's (each container port a free loopback port,
 service host names and 0.0.0.0 127.0.0.1, mounts local directories, /run/secrets/NAME the files
 `make secrets` writes, `python` this interpreter); compose_world: a clean environment and the
-secrets, for one test."""
+secrets, for one test; prepare_cache_as_the_image_does: the image's model-cache step."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 from tests.procs import ROOT, free_port
+
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+PREPARE_CACHE = ["python", "-m", "embedder_service.prepare_cache"]  # the image's RUN step
 
 
 class Translation:
@@ -75,3 +78,12 @@ def compose_world(compose, tmp_path, monkeypatch) -> tuple[Translation, Path]:
 def healthcheck(translation, name, service) -> subprocess.CompletedProcess:
     argv = translation.command(name, service["healthcheck"]["test"][1:])  # after "CMD"
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def prepare_cache_as_the_image_does(translation, env: dict[str, str]) -> None:
+    """The Dockerfile's prepare step, with the compose embedder's cache directory (the image
+    bakes the same path in: tests/test_dockerfile.py)."""
+    done = subprocess.run(translation.command("embedder", PREPARE_CACHE), cwd=ROOT, timeout=300,
+                          env={**os.environ, "EMBEDDER_CACHE_DIR": env["EMBEDDER_CACHE_DIR"]},
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "a start loads no torch" in done.stdout, done.stderr[-2000:]

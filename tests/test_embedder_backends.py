@@ -246,3 +246,12 @@ def test_numpy_mean_pooling_is_the_models_own_pooling():
     assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="cls")])
     assert not plain_mean_pooling([Pooling(backend.dimension, pooling_mode="mean", include_prompt=False)])
     assert not plain_mean_pooling(backend.modules)  # a transformer first: not pooling alone
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--backend", "torch"], "--backend torch keeps no converted model: nothing to prepare"),
+    (["--cache-dir", "off"], "--cache-dir off: there is no cache to prepare")])
+def test_prepare_cache_refuses_when_there_is_nothing_to_prepare(argv, says, capsys):
+    from embedder_service.prepare_cache import main
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"prepare_cache: {says}"

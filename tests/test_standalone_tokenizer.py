@@ -136,3 +136,14 @@ def test_load_refuses_an_entry_without_its_model_or_with_a_damaged_file(tmp_path
     assert standalone_tokenizer.load(tmp_path) is None
     assert standalone_tokenizer.load(None) is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.xml", "serving.json", "tokenizer.json"]
+
+
+def test_prepare_cache_fills_the_cache_for_a_start_without_torch(tmp_path):
+    command = [sys.executable, "-m", "embedder_service.prepare_cache", "--cache-dir", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    entry, = tmp_path.iterdir()
+    assert done.stdout.strip() == f"prepared {entry}: the converted model and its tokenizer (a start loads no torch)"
+    assert not start(tmp_path)["full"]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0 and "tokenizer from the cache: torch not loaded" in again.stderr
