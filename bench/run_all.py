@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "search_latency": ("bench.search_latency", [], ["--catalogs", "ikarus,2k", "--queries", "20",
                                                     "--repeated", "5", "--phase-seconds", "15"], 1800),
     "build_throughput": ("bench.build_throughput", [], ["--rounds", "1"], 900),
+    "embedder_start": ("bench.embedder_start", [], ["--rounds", "1"], 600),
     "scale": ("bench.scale", [], ["--sizes", "2k", "--queries", "30"], 3600),
     "horizontal": ("bench.horizontal", [], ["--queries", "40", "--threads", "0",
                                             "--phase-seconds", "15"], 900),

@@ -232,6 +232,17 @@ def test_horizontal_bench_tiny_balances_over_both_embedders(tmp_path):
     assert all(n > 0 for n in two["texts_per_embedder"]), two  # round-robin reached both
 
 
+def test_embedder_start_rows_hold_each_start_to_the_goal_and_compare_cached_with_full():
+    from bench.embedder_start import rows_for
+    medians = {"first": {"seconds": 16.0, "rss_mb": 780.0}, "full": {"seconds": 11.0, "rss_mb": 750.0},
+               "cached": {"seconds": 1.1, "rss_mb": 300.0}}
+    rounds = [{"cached": {"torch_free": True}}]
+    rows = rows_for(medians, rounds)
+    assert [row.met for row in rows] == [False, True, True, None]
+    assert rows[3].ratio == "0.10x time, 0.40x memory" and rows[3].limits == ""
+    assert "loaded torch" in rows_for(medians, [{"cached": {"torch_free": False}}])[3].limits
+
+
 def test_1m_estimates_give_way_to_a_1m_measurement():
     scale = {"bench": "scale", "rows": [{"goal": "100k hnsw: recall", "measured": "x"},
                                         {"goal": "estimate at 1m hnsw (linear)", "measured": "~"}]}
