@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -66,6 +66,18 @@ def model_directory(model_path: str) -> str:
 def model_name(model_path: str) -> str:
     """The name ModelInfo reports: the packaged model's hub name, else --model's directory name."""
     return PACKAGED_MODEL_NAME if not model_path else Path(model_path).resolve().name
+
+
+def untruncated_lengths(texts: list[str], cut_ids: list[list[int]], max_seq_length: int,
+                        count_whole: Callable[[list[str]], list[int]]) -> list[int]:
+    """Each text's token count before truncation, from its truncated token ids: only the texts
+    that reached max_seq_length pay for a second, untruncated count (`count_whole` of them)."""
+    full = [len(ids) for ids in cut_ids]
+    maybe_cut = [i for i, n in enumerate(full) if n >= max_seq_length]
+    if maybe_cut:
+        for i, n in zip(maybe_cut, count_whole([texts[i] for i in maybe_cut])):
+            full[i] = n
+    return full
 
 
 def pad(batch: list[Tokenized], pad_id: int, uses_type_ids: bool) -> dict[str, np.ndarray]:
@@ -136,14 +148,10 @@ class SentenceTransformerBackend:
                              return_attention_mask=False, verbose=False)
         ids = enc["input_ids"]
         type_ids = enc.get("token_type_ids") if self.uses_type_ids else None
-        full = [len(x) for x in ids]
-        maybe_cut = [i for i, x in enumerate(ids) if len(x) >= self.max_seq_length]
-        if maybe_cut:  # only texts that reached the limit pay for a second, untruncated count
-            whole = self.tokenizer([texts[i] for i in maybe_cut], truncation=False, padding=False,
-                                   return_attention_mask=False, return_token_type_ids=False,
-                                   verbose=False)["input_ids"]
-            for i, x in zip(maybe_cut, whole):
-                full[i] = len(x)
+        full = untruncated_lengths(texts, ids, self.max_seq_length, lambda cut: [
+            len(x) for x in self.tokenizer(cut, truncation=False, padding=False,
+                                           return_attention_mask=False, return_token_type_ids=False,
+                                           verbose=False)["input_ids"]])
         return [Tokenized(ids[i], type_ids[i] if type_ids is not None else None, full[i])
                 for i in range(len(texts))]
 

@@ -78,6 +78,9 @@ class OpenVINOBackend:
             save=lambda m, xml: ov.save_model(m, str(xml), compress_to_fp16=False))
         if self._standalone is None:
             self._keep_standalone_tokenizer(entry)
+        self._facts = (self._standalone.facts if self.full is None
+                       else standalone_tokenizer.facts_of(self.full))
+        self.dimension, self.max_seq_length = self._facts.dimension, self._facts.max_seq_length
         loaded = time.perf_counter()
         settings = {"INFERENCE_PRECISION_HINT": OV_PRECISION[precision], "PERFORMANCE_HINT": "LATENCY"}
         if threads > 0:
@@ -114,24 +117,13 @@ class OpenVINOBackend:
         except OSError as exc:
             log.warning("cannot write the tokenizer into the model cache %s (%s)", entry, exc)
 
-    @property
-    def dimension(self) -> int:
-        return self._standalone.facts.dimension if self.full is None else self.full.dimension
-
-    @property
-    def max_seq_length(self) -> int:
-        return self._standalone.facts.max_seq_length if self.full is None else self.full.max_seq_length
-
     def tokenize(self, texts: list[str]) -> list[Tokenized]:
         """As the torch backend tokenizes (truncate to max_seq_length); thread-safe. The loaded
         model's own tokenizer where this start loaded it, else the standalone one."""
         return (self.full or self._standalone).tokenize(texts)
 
     def padded(self, batch: list[Tokenized]) -> dict[str, np.ndarray]:
-        if self.full is None:
-            facts = self._standalone.facts
-            return pad(batch, facts.pad_id, facts.uses_type_ids)
-        return self.full.padded(batch)
+        return pad(batch, self._facts.pad_id, self._facts.uses_type_ids)
 
     def _convert(self):
         """The transformer as an OpenVINO model: inputs as the tokenizer gives them (batch and

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .backend import Tokenized
+from .backend import Tokenized, untruncated_lengths
 from .ov_cache import MODEL_XML
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,21 +65,22 @@ class StandaloneTokenizer:
 
     def tokenize(self, texts: list[str]) -> list[Tokenized]:
         encodings = self._cut.encode_batch(list(texts))
-        full = [len(e.ids) for e in encodings]
-        maybe_cut = [i for i, e in enumerate(encodings) if len(e.ids) >= self.facts.max_seq_length]
-        if maybe_cut:  # only texts that reached the limit pay for a second, untruncated count
-            for i, whole in zip(maybe_cut, self._whole.encode_batch([texts[i] for i in maybe_cut])):
-                full[i] = len(whole.ids)
+        full = untruncated_lengths(texts, [e.ids for e in encodings], self.facts.max_seq_length,
+                                   lambda cut: [len(e.ids) for e in self._whole.encode_batch(cut)])
         return [Tokenized(e.ids, e.type_ids if self.facts.uses_type_ids else None, full[i])
                 for i, e in enumerate(encodings)]
 
 
+def facts_of(backend) -> ServingFacts:
+    """The serving facts of a loaded SentenceTransformerBackend."""
+    return ServingFacts(dimension=backend.dimension, max_seq_length=backend.max_seq_length,
+                        pad_id=backend.pad_id, uses_type_ids=backend.uses_type_ids,
+                        truncation_side=str(getattr(backend.tokenizer, "truncation_side", "right")))
+
+
 def from_torch_backend(backend) -> tuple[str, ServingFacts]:
     """The tokenizer JSON and serving facts of a loaded SentenceTransformerBackend."""
-    facts = ServingFacts(dimension=backend.dimension, max_seq_length=backend.max_seq_length,
-                         pad_id=backend.pad_id, uses_type_ids=backend.uses_type_ids,
-                         truncation_side=str(getattr(backend.tokenizer, "truncation_side", "right")))
-    return backend.tokenizer.backend_tokenizer.to_str(), facts
+    return backend.tokenizer.backend_tokenizer.to_str(), facts_of(backend)
 
 
 def reproduces(standalone: StandaloneTokenizer, backend, probes=PROBES) -> bool:
