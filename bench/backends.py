@@ -8,7 +8,9 @@ the default), and on it:
 - one short query through gRPC `Embed`, p50, paired with in-process encode of the same query;
 - a build of the ikarus catalog by a real index service through it (the manifest's build_seconds);
 - `Search` end to end on that build (flat), unique queries (cache misses), 1 and 16 clients;
-- the quality bar: the service's vectors of every catalog text against in-process torch fp32.
+- the quality bar: the service's vectors of every catalog text against in-process torch fp32, and
+  the top-5 scores of the app's four example queries and of --score-queries short queries (flat
+  inner product of the service's vectors against the same of in-process torch fp32's).
 Every ratio's yardstick is measured in the same run: in-process torch fp32 `encode` of the same
 texts (the app's recipe) at its best batch size, again in each round right before the service's
 figures (the machine is shared: load drifts); Search against the torch-fp32 mode's p50. The goals
@@ -27,6 +29,7 @@ from bench import services, synthetic
 from bench.embedder import in_process_throughput, paired_latency, pct, service_throughput, short_queries
 from bench.measure import closed_loop
 from bench.results import Row, publish
+from client.eval_report import EXAMPLE_HITS, EXAMPLE_QUERIES
 from tests import quality
 from tests.procs import IKARUS_CSV
 
@@ -83,20 +86,41 @@ def search_p50_ms(index_address: str, queries: list[str], concurrency: int, seco
     return load.summary()["p50_ms"]
 
 
+def embed_all(stubs, texts: list[str]):
+    import numpy as np
+    return np.array([e.values for i in range(0, len(texts), 64)
+                     for e in stubs.embed(texts[i:i + 64]).embeddings], dtype=np.float32)
+
+
+def score_agreement(stubs, catalog, texts, reference) -> dict:
+    """Top-5 score errors against torch fp32: the example queries and the short queries apart."""
+    got = quality.top_k_score_errors(catalog, embed_all(stubs, texts["score_queries"]),
+                                     reference["catalog"], reference["queries"], k=EXAMPLE_HITS)
+    n = len(EXAMPLE_QUERIES)
+    examples, others = got.max_error[:n], got.max_error[n:]
+    return {"example_score_error_max": float(examples.max()),
+            "example_top5_same": bool(got.same_top_k[:n].all()),
+            "query_score_error_median": float(statistics.median(others)) if len(others) else 0.0,
+            "query_score_error_max": float(others.max()) if len(others) else 0.0,
+            "query_score_error_over_tolerance": float((others > quality.SCORE_TOLERANCE).mean())
+            if len(others) else 0.0,
+            "query_top5_same": float(got.same_top_k[n:].mean()) if len(others) else 1.0,
+            "score_queries": len(others)}
+
+
 def bench_mode(mode: str, model, texts, reference, best_bs, args, work: Path) -> dict:
     from client.generated.recsys.v1 import embedder_pb2 as pb
-    import numpy as np
     print(f"[backends] {mode}: starting the embedder", flush=True)
     # The embedder's default model cache, as a user's embedder has it (converted once per machine).
     with services.embedder(*MODES[mode], *args.server_arg) as emb, \
             services.Stubs(embedder_address=emb.address) as stubs:
         info = stubs.embedder.GetModelInfo(pb.GetModelInfoRequest(), timeout=30)
-        got = np.array([e.values for i in range(0, len(reference), 64) for e in
-                        stubs.embed(texts["all"][i:i + 64]).embeddings], dtype=np.float32)
-        agreement = quality.agreement(got, reference)
+        got = embed_all(stubs, texts["all"])
+        agreement = quality.agreement(got, reference["catalog"])
+        scores = score_agreement(stubs, got, texts, reference)
         out = measure_embedder(stubs.embedder, pb, model, texts["bench"], texts["queries"], best_bs, args)
         out.update(backend=info.backend, precision=info.precision, min_cosine=agreement.min_cosine,
-                   mean_cosine=agreement.mean_cosine, quality_ok=not agreement.problems())
+                   mean_cosine=agreement.mean_cosine, quality_ok=not agreement.problems(), **scores)
         if args.embedder_only:
             return out
         build_anchor = anchor_rate(model, texts["all"], best_bs)
@@ -133,7 +157,24 @@ def rows_for(results: dict, args) -> list[Row]:
                              f"mean >= {quality.MEAN_COSINE})",
                         measured=f"min {r['min_cosine']:.6f}, mean {r['mean_cosine']:.6f}",
                         ratio="", met=r["quality_ok"]))
+        rows.append(score_row(mode, r))
     return rows
+
+
+def score_row(mode: str, r: dict) -> Row:
+    """Issue #12's bar for the example queries (the same top 5, scores within 1e-3; the tests hold
+    bf16 to quality.BF16_SCORE_TOLERANCE, see tests/quality.py) and how the short queries fare."""
+    tolerance = quality.SCORE_TOLERANCE
+    measured = f"example queries: largest error {r['example_score_error_max'] * 1e3:.2f}e-3" + (
+        "" if r["example_top5_same"] else ", top 5 changed")
+    if r["score_queries"]:
+        measured += (f"; {r['score_queries']} short queries: median {r['query_score_error_median'] * 1e3:.2f}e-3, "
+                     f"max {r['query_score_error_max'] * 1e3:.2f}e-3, "
+                     f"{r['query_score_error_over_tolerance']:.0%} over {tolerance:g}, "
+                     f"top 5 unchanged for {r['query_top5_same']:.0%}")
+    return Row(goal=f"{mode}: example queries' top-5 scores within {tolerance:g} of torch fp32, same titles",
+               measured=measured, ratio="",
+               met=r["example_top5_same"] and r["example_score_error_max"] <= tolerance)
 
 
 def measured_text(key: str, r: dict) -> str:
@@ -164,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--queries", type=int, default=60, help="short queries for the latency figure")
     parser.add_argument("--batch", type=int, default=64, help="texts per call for the batching client")
+    parser.add_argument("--score-queries", type=int, default=200,
+                        help="short queries (besides the 4 examples) for the top-5 score errors")
     parser.add_argument("--searches", type=int, default=200, help="unique queries per Search phase")
     parser.add_argument("--phase-seconds", type=float, default=30.0, help="time bound per Search phase")
     parser.add_argument("--server-arg", action="append", default=[],
@@ -184,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     pool = synthetic.query_texts(2 * args.searches, seed=7)
     texts = {"all": all_texts, "bench": all_texts[:args.texts],
              "queries": short_queries(all_texts, args.queries),
+             "score_queries": list(EXAMPLE_QUERIES) + short_queries(all_texts, args.score_queries),
              "search_1": pool[:args.searches], "search_16": pool[args.searches:]}
     model = load_reference()
-    reference = model.encode(all_texts, batch_size=16, normalize_embeddings=True)
+    reference = {"catalog": model.encode(all_texts, batch_size=16, normalize_embeddings=True),
+                 "queries": model.encode(texts["score_queries"], batch_size=16, normalize_embeddings=True)}
     trial = in_process_throughput(model, texts["bench"], (8, 16, 32, 64))
     best_bs = max(trial, key=trial.get)
     print(f"[backends] in-process torch fp32 texts/s by batch size: "
@@ -215,6 +260,8 @@ def print_side_by_side(results: dict, args) -> None:
         print(f"{what.format(batch=args.batch)[:43]:<44}" + "".join(
             f"{results[n][key]:>15.2f}x" if key in results[n] else f"{'':>16}" for n in names))
     print(f"{'min cosine vs torch fp32':<44}" + "".join(f"{results[n]['min_cosine']:>16.6f}" for n in names))
+    print(f"{'example queries: top-5 score error, max':<44}"
+          + "".join(f"{results[n]['example_score_error_max']:>16.2e}" for n in names))
 
 
 if __name__ == "__main__":

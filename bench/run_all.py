@@ -32,7 +32,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "embedder": ("bench.embedder", TORCH_FP32, TORCH_FP32, 1200),
     "backends": ("bench.backends", [], ["--modes", "torch-fp32,openvino-auto", "--texts", "32",
                                         "--budget-s", "1", "--rounds", "1", "--queries", "5",
-                                        "--searches", "10", "--phase-seconds", "10"], 1800),
+                                        "--score-queries", "20", "--searches", "10", "--phase-seconds", "10"], 1800),
     "search_latency": ("bench.search_latency", [], ["--catalogs", "ikarus,2k", "--queries", "20",
                                                     "--repeated", "5", "--phase-seconds", "15"], 1800),
     "build_throughput": ("bench.build_throughput", [], ["--rounds", "1"], 900),

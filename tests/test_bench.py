@@ -205,8 +205,8 @@ def test_backends_bench_tiny_compares_each_backend_with_in_process_torch(tmp_pat
     csv_path = synthetic.write_catalog(tmp_path / "tiny.csv", 24)
     result = run_bench("bench.backends", [
         "--catalog", str(csv_path), "--modes", "torch-fp32,openvino-auto", "--texts", "16",
-        "--budget-s", "0.5", "--rounds", "1", "--queries", "3", "--batch", "8", "--searches", "6",
-        "--phase-seconds", "20"], tmp_path, timeout=800)
+        "--budget-s", "0.5", "--rounds", "1", "--queries", "3", "--score-queries", "5", "--batch", "8",
+        "--searches", "6", "--phase-seconds", "20"], tmp_path, timeout=800)
     modes = result["details"]["modes"]
     assert set(modes) == {"torch-fp32", "openvino-auto"}
     assert (modes["torch-fp32"]["backend"], modes["torch-fp32"]["precision"]) == ("torch", "fp32")
@@ -214,10 +214,16 @@ def test_backends_bench_tiny_compares_each_backend_with_in_process_torch(tmp_pat
     assert modes["torch-fp32"]["search_1"] == 1.0  # the torch backend is the Search yardstick
     for mode in modes.values():
         assert mode["quality_ok"] and mode["anchor_texts_per_s"] > 0 and mode["build"] > 0
+    # the torch backend through the service: the reference's own arithmetic, so its scores hold
+    assert modes["torch-fp32"]["example_score_error_max"] < 1e-4
+    assert modes["torch-fp32"]["score_queries"] == 5 and modes["torch-fp32"]["query_top5_same"] == 1.0
     goals = [row for row in result["rows"] if row["goal"].startswith("openvino-auto")]
-    assert len(goals) == 7 and all(row["met"] is not None for row in goals)
-    assert all(row["met"] is None for row in result["rows"]
-               if row["goal"].startswith("torch-fp32") and "vectors vs" not in row["goal"])
+    assert len(goals) == 8 and all(row["met"] is not None for row in goals)
+    quality_rows = ("vectors vs", "top-5 scores within")
+    assert all(row["met"] is None for row in result["rows"] if row["goal"].startswith("torch-fp32")
+               and not any(what in row["goal"] for what in quality_rows))
+    assert [row["met"] for row in result["rows"] if row["goal"].startswith("torch-fp32")
+            and "top-5 scores within" in row["goal"]] == [True]
 
 
 @pytest.mark.slow

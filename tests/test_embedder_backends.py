@@ -224,6 +224,32 @@ def test_the_bar_passes_bf16_like_rounding_and_fails_noise_it_should_not_pass():
         quality.agreement(want[:5], want)
 
 
+def test_top_k_score_errors_follow_the_references_top_k():
+    import numpy as np
+
+    from tests import quality
+    catalog = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]])
+    query = np.array([[1.0, 0.0]])  # reference scores 1.0, 0.8, 0.6, 0.0: top 2 = rows 0, 1
+    same = quality.top_k_score_errors(catalog, query, catalog, query, k=2)
+    assert same.max_error.tolist() == [0.0] and same.same_top_k.tolist() == [True]
+    # row 3 moves a lot but is outside the top 2: only rows 0 and 1 count
+    moved = catalog.copy()
+    moved[1, 0] += 0.002
+    moved[3, 0] = 0.5
+    got = quality.top_k_score_errors(moved, query, catalog, query, k=2)
+    assert np.isclose(got.max_error[0], 0.002) and got.same_top_k.tolist() == [True]
+    # row 2 overtakes row 1: the order changed, the errors are still the reference top 2's
+    swapped = catalog.copy()
+    swapped[2, 0] = 0.9
+    got = quality.top_k_score_errors(swapped, query, catalog, query, k=2)
+    assert got.max_error.tolist() == [0.0] and got.same_top_k.tolist() == [False]
+    # one row per query, in the queries' order
+    two = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert quality.top_k_score_errors(moved, two, catalog, two, k=2).max_error.shape == (2,)
+    with pytest.raises(ValueError):
+        quality.top_k_score_errors(catalog[:3], query, catalog, query)
+
+
 # ---- pooling outside torch ----------------------------------------------------------------------
 @pytest.mark.slow
 def test_numpy_mean_pooling_is_the_models_own_pooling():
