@@ -125,7 +125,7 @@ class EmbedderClient:
                                f"({detail}): check --embedder-token-file / --token-file")
         if code == grpc.StatusCode.UNAVAILABLE and is_connect_failure(detail):
             return Unavailable(f"the embedder at {self.display} cannot be reached: "
-                               f"{no_connection(detail)}")
+                               f"{no_connection(detail, self.target, self._credentials)}")
         return Unavailable(f"the embedder at {self.display} is unavailable ({code.name}: {detail})")
 
     def why_not_serving(self, timeout: float = 2.0) -> str:

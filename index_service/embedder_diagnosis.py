@@ -4,7 +4,8 @@ grpc-core reports a failed connection as "failed to connect to all addresses; la
 the error of the last address it tried. A host name with an IPv6 and an IPv4 address (localhost)
 often ends on the IPv6 one, refused because the embedder listens on 127.0.0.1, and hides the TLS
 failure on the other. So when the last error shows no TLS failure, a plain HOST:PORT target is
-probed once per address, and a TLS failure on any of them wins.
+probed once per address, and a TLS failure on any of them wins: both for a wait at start-up and
+for a failed call.
 """
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from client.connect_failures import is_connect_failure, last_error, tls_failure,
 from .config import host_and_port
 
 
-def no_connection(detail: str) -> str:
-    """grpc-core's connect error and what it likely means, naming our flags."""
+def no_connection(detail: str, target: str, credentials=None, timeout: float = 1.0) -> str:
+    """grpc-core's connect error and what it likely means, naming our flags. When the error shows
+    no TLS failure, `target`'s addresses are probed (`timeout` each) for one that does."""
+    if tls_failure(detail) is None:
+        detail = _telling_address_error(target, credentials, timeout) or detail
     hint = tls_hint(detail, ca_flag="--embedder-tls-ca",
                     client_cert_flags="--embedder-tls-client-cert/--embedder-tls-client-key")
     return (f"no connection ({last_error(detail)}): "
@@ -78,6 +82,4 @@ def why_not_serving(channel: grpc.Channel, target: str, credentials=None,
     detail = error.details() or error.code().name
     if error.code() != grpc.StatusCode.UNAVAILABLE or not is_connect_failure(detail):
         return f"its health check failed ({error.code().name}: {detail})"
-    if tls_failure(detail) is None:
-        detail = _telling_address_error(target, credentials, timeout) or detail
-    return no_connection(detail)
+    return no_connection(detail, target, credentials, timeout)

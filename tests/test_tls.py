@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from client.access import ClientTls, TlsError, bearer_metadata
+from index_service.embedder_diagnosis import no_connection
 from servekit.auth import with_token
 from servekit.tls import ServerTls
 from tests.test_auth import TOKEN, code_of, health_of, model_info, running_server
@@ -147,6 +148,21 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(pki, other_pki):
         with _tls_channel(address, ours) as channel:
             assert health_of(channel) == "SERVING"
             assert model_info(with_token(channel, TOKEN)).model_name == "tiny"
+
+
+def test_a_refusal_on_ipv6_does_not_hide_the_tls_failure_on_ipv4(pki):
+    """"localhost" resolves to ::1 and 127.0.0.1; the server listens on 127.0.0.1 only. When
+    grpc-core's last error is the refusal on ::1, the index service's message still names the
+    client-certificate flags: the refusal here is the one grpc-core printed in CI."""
+    credentials = ServerTls(pki.server_cert, pki.server_key, client_ca=pki.ca).credentials()
+    with running_server(TOKEN, credentials) as address:
+        port = address.rsplit(":", 1)[1]
+        refused = ("failed to connect to all addresses; last error: UNKNOWN: "
+                   f"ipv6:%5B::1%5D:{port}: Failed to connect to remote host: Connection refused")
+        said = no_connection(refused, f"localhost:{port}", ClientTls(ca=pki.ca).credentials())
+    assert said.startswith("no connection (UNAVAILABLE: ipv4:127.0.0.1:"), said
+    assert "--embedder-tls-client-cert/--embedder-tls-client-key" in said
+    assert "is it running" not in said
 
 
 # -- configuration errors name the file and the flag -----------------------------------------------
