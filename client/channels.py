@@ -48,6 +48,17 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(max_attempts=1)
 
 
+def channel_credentials(tls_ca: str | bytes | Path | None = None,
+                        credentials: grpc.ChannelCredentials | None = None
+                        ) -> grpc.ChannelCredentials | None:
+    """`credentials` as given, else TLS trusting the CA in `tls_ca` (a PEM path or bytes), else
+    None (plaintext)."""
+    if credentials is not None or tls_ca is None:
+        return credentials
+    pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+    return grpc.ssl_channel_credentials(root_certificates=pem)
+
+
 def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
                  tls_ca: str | bytes | Path | None = None,
                  credentials: grpc.ChannelCredentials | None = None,
@@ -64,11 +75,9 @@ def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    if credentials is None and tls_ca is None:
-        return grpc.insecure_channel(target, options=options)
+    credentials = channel_credentials(tls_ca, credentials)
     if credentials is None:
-        pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
-        credentials = grpc.ssl_channel_credentials(root_certificates=pem)
+        return grpc.insecure_channel(target, options=options)
     if tls_server_name:
         options.append(("grpc.ssl_target_name_override", tls_server_name))
     return grpc.secure_channel(target, credentials, options=options)

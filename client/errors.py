@@ -5,6 +5,8 @@ place that maps a grpc.RpcError to these.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import grpc
 
 from .connect_failures import is_connect_failure, last_error, tls_hint
@@ -104,12 +106,16 @@ _BY_CODE = {cls.code: cls for cls in (
 _BY_CODE[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgumentError
 
 def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str,
-                   unreachable: bool = False) -> RecsysError:
+                   unreachable: bool = False,
+                   probe: Callable[[str], str] | None = None) -> RecsysError:
     """The RecsysError for a failed call of `method` on `service` (e.g. "index") at `target`.
     unreachable: the channel had no connection when the call failed (a deadline that passed while
-    gRPC was still trying to connect is reported as UnavailableError)."""
+    gRPC was still trying to connect is reported as UnavailableError). probe: given a connect
+    failure's text, the text that explains it better (client.address_probe), if any."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+    if probe is not None and code == grpc.StatusCode.UNAVAILABLE and is_connect_failure(details):
+        details = probe(details)
     cls = _BY_CODE.get(code, ServerError)
     hint = cls.hint.format(service=service)
     where = f"{service} service at {target}"

@@ -22,7 +22,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from . import convert
-from .channels import Connectivity, RetryPolicy, open_channel
+from .address_probe import with_hidden_tls_failure
+from .channels import Connectivity, RetryPolicy, channel_credentials, open_channel
 from .errors import (DeadlineExceededError, InvalidArgumentError, RecsysError,
                            from_rpc_error)
 from .generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
@@ -64,7 +65,9 @@ class RecsysClient:
         self.index_target, self.embedder_target = index, embedder
         self.timeout = _check_timeout(timeout)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        security = dict(tls_ca=tls_ca, credentials=credentials, tls_server_name=tls_server_name)
+        credentials = channel_credentials(tls_ca, credentials)
+        security = dict(credentials=credentials, tls_server_name=tls_server_name)
+        self._credentials, self._tls_server_name = credentials, tls_server_name
         self._index_channel = open_channel(index, services=[INDEX_SERVICE], retry=retry,
                                            **security)
         self._embedder_channel = open_channel(embedder, services=[EMBEDDER_SERVICE], retry=retry,
@@ -143,7 +146,13 @@ class RecsysClient:
             return rpc(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, service=service, target=target, method=method,
-                                 unreachable=self._connectivity[service].failing) from None
+                                 unreachable=self._connectivity[service].failing,
+                                 probe=lambda detail: self._probe(detail, target)) from None
+
+    def _probe(self, detail: str, target: str) -> str:
+        """A connect failure's text, or the TLS failure one of `target`'s addresses shows."""
+        return with_hidden_tls_failure(detail, target, self._credentials,
+                                       server_name=self._tls_server_name)
 
     # ---- index service ----
 

@@ -9,6 +9,7 @@ import math
 import socket
 from dataclasses import dataclass
 
+from client.address_probe import host_and_port
 from servekit.flags import config_from_args
 
 from .catalog_files.base import delimiter_option
@@ -268,14 +269,6 @@ class IndexConfig:
         if self.index_type == "ivf":
             return {"nlist": self.ivf_nlist, "nprobe": self.ivf_nprobe}
         return {}
-
-
-def host_and_port(address: str) -> tuple[str, int] | None:
-    """HOST:PORT (an IPv6 host in brackets too) -> (host, port); None when it is not that."""
-    host, _, port = address.rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()):
-        return None
-    return host.strip("[]"), int(port)
 
 
 def embedder_target(spec: str) -> str:

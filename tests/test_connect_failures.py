@@ -11,7 +11,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from client.connect_failures import is_connect_failure, last_error, tls_failure, tls_hint
 from client.errors import from_rpc_error
-from index_service.embedder_diagnosis import _addresses, why_not_serving
+from client.address_probe import addresses
+from index_service.embedder_diagnosis import why_not_serving
 from tests.procs import free_port
 from tests.test_client_convert import _RpcError
 
@@ -68,12 +69,12 @@ def test_the_clients_error_says_tls_where_it_used_to_say_is_it_running():
 
 
 def test_the_addresses_probed_for_a_host_name_include_both_loopbacks_for_localhost():
-    assert _addresses("localhost:50051")[:2] == ["127.0.0.1:50051", "[::1]:50051"]
-    assert _addresses("127.0.0.1:50051") == ["127.0.0.1:50051"]
-    assert _addresses("[::1]:50051") == ["[::1]:50051"]
-    assert _addresses("dns:///embedder:50051") == [] and _addresses("unix:/tmp/socket") == []
-    assert _addresses("no-such-host.invalid:50051") == []
-    assert _addresses("localhost:http") == []
+    assert addresses("localhost:50051")[:2] == ["127.0.0.1:50051", "[::1]:50051"]
+    assert addresses("127.0.0.1:50051") == ["127.0.0.1:50051"]
+    assert addresses("[::1]:50051") == ["[::1]:50051"]
+    assert addresses("dns:///embedder:50051") == [] and addresses("unix:/tmp/socket") == []
+    assert addresses("no-such-host.invalid:50051") == []
+    assert addresses("localhost:http") == []
 
 
 def test_why_not_serving_tells_not_ready_from_nothing_listening():

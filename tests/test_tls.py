@@ -13,10 +13,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from client import RecsysClient, UnavailableError
 from client.access import ClientTls, TlsError, bearer_metadata
+from client.address_probe import with_hidden_tls_failure
+from client.connect_failures import tls_failure
 from index_service.embedder_diagnosis import no_connection
 from servekit.auth import with_token
 from servekit.tls import ServerTls
+from tests.procs import free_port
 from tests.test_auth import TOKEN, code_of, health_of, model_info, running_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -150,19 +154,45 @@ def test_mutual_tls_requires_a_client_certificate_from_the_ca(pki, other_pki):
             assert model_info(with_token(channel, TOKEN)).model_name == "tiny"
 
 
-def test_a_refusal_on_ipv6_does_not_hide_the_tls_failure_on_ipv4(pki):
-    """"localhost" resolves to ::1 and 127.0.0.1; the server listens on 127.0.0.1 only. When
-    grpc-core's last error is the refusal on ::1, the index service's message still names the
-    client-certificate flags: the refusal here is the one grpc-core printed in CI."""
+@pytest.fixture(scope="module")
+def mtls_port(pki):
+    """The port of a server on 127.0.0.1 only that requires a client certificate."""
     credentials = ServerTls(pki.server_cert, pki.server_key, client_ca=pki.ca).credentials()
     with running_server(TOKEN, credentials) as address:
-        port = address.rsplit(":", 1)[1]
-        refused = ("failed to connect to all addresses; last error: UNKNOWN: "
-                   f"ipv6:%5B::1%5D:{port}: Failed to connect to remote host: Connection refused")
-        said = no_connection(refused, f"localhost:{port}", ClientTls(ca=pki.ca).credentials())
-    assert said.startswith("no connection (UNAVAILABLE: ipv4:127.0.0.1:"), said
+        yield int(address.rsplit(":", 1)[1])
+
+
+def _refused_on_ipv6(port: int) -> str:
+    """grpc-core's text when "localhost" ends on ::1, as CI printed it."""
+    return ("failed to connect to all addresses; last error: UNKNOWN: "
+            f"ipv6:%5B::1%5D:{port}: Failed to connect to remote host: Connection refused")
+
+
+def test_a_refusal_on_ipv6_does_not_hide_the_tls_failure_on_ipv4(pki, mtls_port):
+    """"localhost" is ::1 and 127.0.0.1; the server listens on 127.0.0.1. The probe finds the
+    TLS failure there, and the index service's message names its client-certificate flags."""
+    target, no_cert = f"localhost:{mtls_port}", ClientTls(ca=pki.ca).credentials()
+    found = with_hidden_tls_failure(_refused_on_ipv6(mtls_port), target, no_cert)
+    assert f"ipv4:127.0.0.1:{mtls_port}" in found and tls_failure(found), found
+    said = no_connection(_refused_on_ipv6(mtls_port), target, no_cert)
     assert "--embedder-tls-client-cert/--embedder-tls-client-key" in said
     assert "is it running" not in said
+
+
+def test_the_probe_keeps_a_refusal_where_no_address_shows_tls(pki):
+    closed = free_port()
+    refused = _refused_on_ipv6(closed)
+    assert with_hidden_tls_failure(refused, f"localhost:{closed}",
+                                   ClientTls(ca=pki.ca).credentials()) == refused
+
+
+def test_the_clients_error_names_the_client_certificate_whichever_address_failed_last(
+        pki, mtls_port):
+    with RecsysClient(embedder=f"localhost:{mtls_port}", tls_ca=pki.ca, timeout=10) as client:
+        with pytest.raises(UnavailableError) as caught:
+            client.model_info()
+    assert "require a client certificate" in str(caught.value), caught.value
+    assert "--tls-client-cert" in str(caught.value) and "is it running" not in str(caught.value)
 
 
 # -- configuration errors name the file and the flag -----------------------------------------------
