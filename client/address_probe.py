@@ -54,7 +54,7 @@ def addresses(target: str) -> list[str]:
     return [f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in found]
 
 
-def telling_address_error(target: str, credentials: grpc.ChannelCredentials | None,
+def _telling_address_error(target: str, credentials: grpc.ChannelCredentials | None,
                           timeout: float, server_name: str | None = None) -> str | None:
     """The first per-address connect error of `target` that shows a TLS failure, or None.
     `server_name`: the name certificates are checked against (default: the host dialled)."""
@@ -77,4 +77,4 @@ def with_hidden_tls_failure(detail: str, target: str, credentials: grpc.ChannelC
     one of `target`'s addresses shows."""
     if tls_failure(detail) is not None:
         return detail
-    return telling_address_error(target, credentials, timeout, server_name) or detail
+    return _telling_address_error(target, credentials, timeout, server_name) or detail

@@ -9,9 +9,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from client.address_probe import addresses
 from client.connect_failures import is_connect_failure, last_error, tls_failure, tls_hint
 from client.errors import from_rpc_error
-from client.address_probe import addresses
 from index_service.embedder_diagnosis import why_not_serving
 from tests.procs import free_port
 from tests.test_client_convert import _RpcError
