@@ -3,8 +3,8 @@
 grpc-core reports a refused TLS set-up as "Socket closed" or "Tls handshake failed ...", inside
 "failed to connect to all addresses; last error: ...", so "is it running?" alone would send an
 operator to the wrong place. Standard library only: both the client and the index service (for
-its calls to the embedder) read connection failures with it, and the servers load nothing else
-of the friendly client.
+its calls to the embedder) read connection failures with it and with client.address_probe, and
+the servers load nothing else of the friendly client.
 """
 from __future__ import annotations
 
