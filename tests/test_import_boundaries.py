@@ -1,5 +1,5 @@
 """The packages' import boundaries: the servers load the generated stubs (and the standard-library
-reader of connect errors) without the friendly client; the client's CLI loads no server plumbing,
+reader of connect errors, and the per-address probe) without the friendly client; the client's CLI loads no server plumbing,
 and the eval extra only to evaluate; the two import names of client/ can meet in one process (each
 checked in a fresh interpreter)."""
 from __future__ import annotations
@@ -35,6 +35,12 @@ def test_a_server_loads_the_stubs_but_not_the_friendly_client(server):
 def test_the_connect_failure_reader_the_index_service_shares_loads_only_the_standard_library():
     modules = loaded_after("import client.connect_failures")
     assert not [m for m in modules if m.split(".")[0] in ("grpc", "google", "numpy")]
+    assert not modules & set(FRIENDLY_CLIENT), sorted(modules & set(FRIENDLY_CLIENT))
+
+
+def test_the_address_probe_the_index_service_shares_loads_grpc_but_not_the_friendly_client():
+    modules = loaded_after("import client.address_probe")
+    assert {"grpc", "grpc_health.v1.health_pb2_grpc", "client.connect_failures"} <= modules
     assert not modules & set(FRIENDLY_CLIENT), sorted(modules & set(FRIENDLY_CLIENT))
 
 
