@@ -20,11 +20,12 @@ figures on the report half are the ones to trust. Weighted alpha 1 is the semant
     settings = sweep_settings()                     # name -> (mode, HybridParams | None)
     sweep = score_sweep(categories, listing, hits, served="rrf")  # hits: setting -> id -> hit ids
     sweep.best, sweep.flags, sweep.to_json()
+    sweep.resplit(shuffled_listing)                 # the same searches, another split
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from .eval_metrics import MRR_KEY, evaluate_mode
@@ -91,6 +92,19 @@ class FusionSweep:
     best: str  # "rrf" or weighted_name(alpha)
     # What "hybrid" is on the service that was measured, e.g. "rrf" or "weighted, alpha 0.3".
     served: str = "the service's default"
+    # What the figures were scored from, so that resplit can score them on another split.
+    categories: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    listing: Sequence[str] = field(default=(), repr=False, compare=False)
+    hits: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict, repr=False,
+                                                            compare=False)
+
+    def resplit(self, listing: Sequence[str]) -> FusionSweep:
+        """The same searches scored on another order of the same products: its even positions
+        tune, its odd ones report (a shuffled listing is a random halving: bench.fusion_sweep
+        measures how often the choice holds up over many)."""
+        if sorted(listing) != sorted(self.listing):
+            raise ValueError("resplit needs an order of the products the sweep searched")
+        return score_sweep(self.categories, listing, self.hits, self.served)
 
     @property
     def best_fusion(self) -> str:
@@ -163,4 +177,5 @@ def score_sweep(categories: Mapping[str, str], listing: Sequence[str],
     (tune, tune_queries), (report, report_queries) = halves["tune"], halves["report"]
     return FusionSweep(tune=tune, report=report, tune_products=len(tune_ids),
                        report_products=len(report_ids), tune_queries=tune_queries,
-                       report_queries=report_queries, best=choose_best(tune), served=served)
+                       report_queries=report_queries, best=choose_best(tune), served=served,
+                       categories=categories, listing=tuple(listing), hits=hits)

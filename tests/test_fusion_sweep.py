@@ -136,6 +136,21 @@ def test_sweep_chooses_on_even_positions_and_reports_on_odd(tmp_path):
         assert again[name].read_bytes() == paths[name].read_bytes(), name
 
 
+def test_resplit_scores_the_same_searches_on_another_split():
+    """Shifting the listing by one swaps the halves: the choice follows the new tuning half, and
+    no search is made again."""
+    client = SweepStandIn()
+    sweep = evaluate(client, (1, 5), progress=False, sweep_fusion=True).sweep
+    calls = len(client.calls)
+    assert sweep.resplit(LISTING) == sweep
+    swapped = sweep.resplit(LISTING[1:] + LISTING[:1])
+    assert swapped.best == weighted_name(0.7) and swapped.served == sweep.served
+    assert swapped.tune == sweep.report and swapped.report == sweep.tune
+    assert swapped.headline()["hybrid_best"] == 0.0 and len(client.calls) == calls  # never tuned
+    with pytest.raises(ValueError, match="an order of the products"):
+        sweep.resplit(LISTING[1:])
+
+
 def test_a_service_without_weighted_fusion_is_refused():
     class OldService(SweepStandIn):
         def stats(self):
