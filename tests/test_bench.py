@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from bench import run_all, synthetic
+from bench.fusion_sweep import halvings
 from bench.results import Row, markdown_table, read_results, write_result
 from tests import milvus_server
 from index_service.catalog_reader import read_catalog
+from client.fusion_sweep import score_sweep, sweep_settings, weighted_name
 from tests.procs import ROOT
 
 
@@ -61,6 +63,28 @@ def test_parse_size_and_queries():
     assert synthetic.size_name(100_000) == "100k" and synthetic.size_name(1_000_000) == "1m"
     queries = synthetic.query_texts(500)
     assert len(set(queries)) == 500 and queries == synthetic.query_texts(500)
+
+
+def _sweep_where(good: set[str]):
+    """A sweep over 20 products in two categories where the settings in `good` answer every
+    title with its category peers and every other setting with the other category."""
+    ids = [f"p{i:02d}" for i in range(20)]
+    category = {pid: "AB"[i % 2] for i, pid in enumerate(ids)}
+
+    def answers(pid: str, right: bool) -> list[str]:
+        return [pid] + [p for p in ids if p != pid and (category[p] == category[pid]) == right]
+    hits = {name: {pid: answers(pid, name in good) for pid in ids} for name in sweep_settings()}
+    return score_sweep(category, ids, hits)
+
+
+def test_halvings_count_how_often_the_choice_reaches_the_best_single_mode():
+    fused = halvings(_sweep_where({weighted_name(0.5)}), rounds=30, seed=3)
+    assert fused["reached"] == 1.0 and fused["mean_gap"] == fused["worst_gap"] == 1.0
+    assert fused["chosen"] == {weighted_name(0.5): 30} and fused["rounds"] == 30
+    lexical_only = halvings(_sweep_where({"lexical"}), rounds=30, seed=3)
+    assert lexical_only["reached"] == 0.0 and lexical_only["worst_gap"] == -1.0
+    assert halvings(_sweep_where({"lexical", "rrf"}), rounds=30, seed=3)["reached"] == 1.0
+    assert halvings(_sweep_where(set()), rounds=5, seed=3) == halvings(_sweep_where(set()), 5, 3)
 
 
 def test_summary_table_from_results(tmp_path):
@@ -195,6 +219,10 @@ def test_fusion_sweep_bench_on_the_product_lines_catalog(shared_embedder, tmp_pa
     row = result["rows"][0]
     assert row["met"] == (lines["served_report"]["hybrid_served"] >= max(
         lines["report"]["semantic"], lines["report"]["lexical"]))
+    spread = lines["halvings"]
+    assert spread["rounds"] == 200 and 0.0 <= spread["reached"] <= 1.0
+    assert spread["worst_gap"] <= spread["mean_gap"] and sum(spread["chosen"].values()) <= 200
+    assert result["rows"][1]["ratio"] == f"{spread['reached']:.1%}"
     for name in ("fusion_sweep.json", "fusion_sweep.png", "report.md", "metrics.json"):
         assert (tmp_path / "out" / "product_lines" / name).exists(), name
 
