@@ -14,25 +14,23 @@ into --out/<catalog>/ (default var/fusion_sweep).
 
 The goal row holds on one split, and a split of 100-150 queries can tip a difference of a few
 top-5 slots either way. So each catalog also gets a row of context: the same searches scored
-again on HALVINGS random halvings (seeded), with how often the sweep's choice reached the best
-single mode on the report half, the mean and worst gap, and the settings it chose most.
+again on 200 random halvings (seeded; bench/fusion_halvings.py), with how often the sweep's
+choice reached the best single mode on the report half, the mean and worst gap, and the
+settings it chose most.
 """
 from __future__ import annotations
 
 import argparse
-import random
-import statistics
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from bench import services
+from bench.fusion_halvings import halvings
 from bench.results import Row, failure_row, publish
 from client import RecsysClient
 from client.eval_report import write_report
 from client.evaluate import evaluate
-from client.fusion_sweep import FusionSweep
 from client.types import MODES
 from tests.procs import IKARUS_CSV, ROOT
 
@@ -42,7 +40,6 @@ LINES_COLUMNS = ("id=sku,title=name,brand=maker,description=text,price=cost,"
 CATALOGS = {"ikarus": (IKARUS_CSV, ""), "products": (ROOT / "data" / "products.csv", ""),
             "product_lines": (ROOT / "data" / "product_lines.csv", LINES_COLUMNS)}
 DEFAULT_OUT = ROOT / "var" / "fusion_sweep"
-HALVINGS = 200
 
 
 def sweep_once(embedder: str, catalog: Path, data_dir: Path, flags: list[str], out: Path):
@@ -68,22 +65,6 @@ def measure(name: str, embedder: str, work: Path, out: Path) -> dict:
             "report": first.sweep.headline(), "served_report": second.sweep.headline(),
             "tune": first.sweep.tune, "report_sweep": first.sweep.report,
             "halvings": halvings(first.sweep)}
-
-
-def halvings(sweep: FusionSweep, rounds: int = HALVINGS, seed: int = 0) -> dict:
-    """The sweep's choice on `rounds` random halvings of the same searches: how often it reached
-    the best single mode on the report half, the mean and worst gap, the settings chosen most."""
-    rng, order = random.Random(seed), list(sweep.listing)
-    gaps, chosen = [], Counter()
-    for _ in range(rounds):
-        rng.shuffle(order)
-        again = sweep.resplit(order)
-        head = again.headline()
-        gaps.append(head["hybrid_best"] - max(head["semantic"], head["lexical"]))
-        chosen[again.best] += 1
-    return {"rounds": rounds, "seed": seed, "reached": sum(g >= 0 for g in gaps) / rounds,
-            "mean_gap": round(statistics.fmean(gaps), 4), "worst_gap": round(min(gaps), 4),
-            "chosen": dict(chosen.most_common(3))}
 
 
 def row(name: str, result: dict) -> Row:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench import run_all, synthetic
-from bench.fusion_sweep import halvings
+from bench.fusion_halvings import halvings
 from bench.results import Row, markdown_table, read_results, write_result
 from tests import milvus_server
 from index_service.catalog_reader import read_catalog
