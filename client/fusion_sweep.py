@@ -130,6 +130,12 @@ class FusionSweep:
                 "hybrid_rrf": self.report["rrf"][PRECISION_KEY],
                 "hybrid_served": self.report[SERVED][PRECISION_KEY]}
 
+    def best_single(self) -> float | None:
+        """The better single mode's precision@5 on the report half (None when no product of the
+        report half has a category peer): what the chosen setting has to reach."""
+        head = self.headline()
+        return max((v for v in (head["semantic"], head["lexical"]) if v is not None), default=None)
+
     def to_json(self) -> str:
         body = {"best": {"fusion": self.best_fusion, "alpha": self.best_alpha},
                 "flags": self.flags, "served": self.served,

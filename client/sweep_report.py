@@ -48,8 +48,7 @@ def sweep_table(sweep: FusionSweep) -> str:
 
 
 def _verdict(sweep: FusionSweep) -> str:
-    head = sweep.headline()
-    single = max((v for v in (head["semantic"], head["lexical"]) if v is not None), default=None)
+    head, single = sweep.headline(), sweep.best_single()
     if head["hybrid_best"] is None or single is None:
         return "No product of the report half has a category peer: nothing to compare."
     gap = head["hybrid_best"] - single
