@@ -84,8 +84,9 @@ def open_channel(target: str, *, services: list[str], retry: RetryPolicy,
 
 
 class Connectivity:
-    """Whether a channel has no connection, asked when a call has failed, so that a deadline that
-    passed while no connection could be made is reported as unreachable.
+    """Whether a channel has a connection, asked when a call has failed: a deadline that passed
+    while no connection could be made is reported as unreachable, and an UNAVAILABLE that came
+    over a live connection as the server's answer, not as a failure to reach it.
 
     It asks the channel's core for its state at that moment instead of subscribing
     (channel.subscribe): a subscription runs a grpcio polling thread that, when the channel is
@@ -99,13 +100,24 @@ class Connectivity:
     _NO_CONNECTION = (grpc.ChannelConnectivity.CONNECTING.value[0],
                       grpc.ChannelConnectivity.TRANSIENT_FAILURE.value[0])
 
+    _READY = grpc.ChannelConnectivity.READY.value[0]
+
     def __init__(self, channel: grpc.Channel):
         self._channel = channel
 
-    @property
-    def failing(self) -> bool:
+    def _state(self) -> int | None:
         core = getattr(self._channel, "_channel", None)
         try:
-            return core.check_connectivity_state(False) in self._NO_CONNECTION
+            return core.check_connectivity_state(False)
         except Exception:  # noqa: BLE001 - another grpcio, or a closed channel: unknown
-            return False
+            return None
+
+    @property
+    def failing(self) -> bool:
+        return self._state() in self._NO_CONNECTION
+
+    @property
+    def connected(self) -> bool:
+        """A connection is up: an UNAVAILABLE that came over it is the server's own answer (a
+        service it depends on is down), whatever its text says."""
+        return self._state() == self._READY

@@ -17,7 +17,9 @@ _CLIENT_CERT_FLAGS = "credentials= with one / --tls-client-cert and --tls-client
 
 
 class RecsysError(Exception):
-    """Base of every error RecsysClient raises. `.code` is the gRPC status (None: client-side)."""
+    """Base of every error RecsysClient raises. `.code` is the gRPC status: the server's, or for a
+    check the client makes before calling (a bad mode, a timeout <= 0) the status the server would
+    have given; None only for a call on a closed client."""
 
     code: grpc.StatusCode | None = None
     hint = ""
@@ -105,28 +107,37 @@ _BY_CODE = {cls.code: cls for cls in (
     UnimplementedError, CancelledError)}
 _BY_CODE[grpc.StatusCode.OUT_OF_RANGE] = InvalidArgumentError
 
+def where_flags(service: str) -> str:
+    """How a caller points at the `service` ("index", "embedder"): in Python and in the CLI."""
+    return f"{service}= in Python, --{service} / RECSYS_{service.upper()} in the CLI"
+
+
 def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str,
-                   unreachable: bool = False,
+                   unreachable: bool = False, connected: bool = False,
                    probe: Callable[[str], str] | None = None) -> RecsysError:
     """The RecsysError for a failed call of `method` on `service` (e.g. "index") at `target`.
     unreachable: the channel had no connection when the call failed (a deadline that passed while
-    gRPC was still trying to connect is reported as UnavailableError). probe: given a connect
-    failure's text, the text that explains it better (client.address_probe), if any."""
+    gRPC was still trying to connect is reported as UnavailableError). connected: it had one, so
+    an UNAVAILABLE is the service's own answer even where its text quotes a connect failure (the
+    index service's embedder down). probe: given a connect failure's text, the text that explains
+    it better (client.address_probe), if any."""
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
-    if probe is not None and code == grpc.StatusCode.UNAVAILABLE and is_connect_failure(details):
-        details = probe(details)
     cls = _BY_CODE.get(code, ServerError)
     hint = cls.hint.format(service=service)
     where = f"{service} service at {target}"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
         code, cls = grpc.StatusCode.UNAVAILABLE, UnavailableError
         details = "no connection before the deadline"
-    if code == grpc.StatusCode.UNAVAILABLE and (unreachable or is_connect_failure(details)):
+    not_reached = code == grpc.StatusCode.UNAVAILABLE and not connected and (
+        unreachable or is_connect_failure(details))
+    if probe is not None and not_reached and is_connect_failure(details):
+        details = probe(details)
+    if not_reached:
         message = f"cannot reach the {where} ({last_error(details)}): " + (
             tls_hint(details, ca_flag=_CA_FLAG, client_cert_flags=_CLIENT_CERT_FLAGS)
-            or f"is it running? Start it (make run) or point the client elsewhere "
-               f"(--{service} / RECSYS_{service.upper()})")
+            or f"is it running? Start it (make run, docker-compose up) or point the client "
+               f"elsewhere ({where_flags(service)})")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"{method} on the {where}: no answer before the deadline: {hint}"
     elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):

@@ -24,8 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from . import convert
 from .address_probe import with_hidden_tls_failure
 from .channels import Connectivity, RetryPolicy, channel_credentials, open_channel
-from .errors import (DeadlineExceededError, InvalidArgumentError, RecsysError,
-                           from_rpc_error)
+from .errors import (DeadlineExceededError, InvalidArgumentError, RecsysError, from_rpc_error,
+                     where_flags)
 from .generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2, index_pb2_grpc
 from .types import (DeleteResult, EmbedResult, HybridParams, ModelInfo, Product,
                           ProductPage, SearchParams, SearchResult, Stats, UpsertResult)
@@ -132,8 +132,8 @@ class RecsysClient:
             pause.wait(min(0.05, max(0.0, deadline - time.monotonic())))  # server went away
         raise DeadlineExceededError(
             f"the {service} service at {target} is not ready after {timeout:g}s (last health "
-            f"status: {last}): is it running, and is the address right? (--{service} / "
-            f"RECSYS_{service.upper()})", service=service, target=target)
+            f"status: {last}): is it running, and is the address right? "
+            f"({where_flags(service)})", service=service, target=target)
 
     # ---- plumbing ----
 
@@ -147,6 +147,7 @@ class RecsysClient:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, service=service, target=target, method=method,
                                  unreachable=self._connectivity[service].failing,
+                                 connected=self._connectivity[service].connected,
                                  probe=lambda detail: self._probe(detail, target)) from None
 
     def _probe(self, detail: str, target: str) -> str:

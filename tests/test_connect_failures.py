@@ -65,7 +65,23 @@ def test_the_clients_error_says_tls_where_it_used_to_say_is_it_running():
     assert "is it running" not in str(error)
     refused = from_rpc_error(_RpcError(grpc.StatusCode.UNAVAILABLE, REFUSED), service="index",
                              target="localhost:50052", method="Search")
-    assert "is it running? Start it (make run)" in str(refused)
+    assert "is it running? Start it (make run, docker-compose up)" in str(refused)
+    assert "index= in Python, --index / RECSYS_INDEX in the CLI" in str(refused)
+
+
+def test_an_unavailable_over_a_live_connection_is_the_services_answer_not_a_failure_to_reach_it():
+    """The index service up, its embedder down: the index service's UNAVAILABLE quotes the
+    embedder's connect failure, and the client must not send the user to the index service."""
+    said = ("the embedder at 127.0.0.1:50051 cannot be reached: no connection (" + REFUSED + ")")
+    error = from_rpc_error(_RpcError(grpc.StatusCode.UNAVAILABLE, said), service="index",
+                           target="localhost:50052", method="Search", connected=True,
+                           probe=lambda detail: pytest.fail("no address to probe"))
+    assert str(error) == (f"Search on the index service at localhost:50052 failed: {said}: "
+                          "retry later")
+    assert error.code == grpc.StatusCode.UNAVAILABLE and error.details == said
+    unconnected = from_rpc_error(_RpcError(grpc.StatusCode.UNAVAILABLE, said), service="index",
+                                 target="localhost:50052", method="Search")
+    assert str(unconnected).startswith("cannot reach the index service")  # text alone: unknown
 
 
 def test_the_addresses_probed_for_a_host_name_include_both_loopbacks_for_localhost():

@@ -2,7 +2,9 @@
 
 - the embedder is SIGKILLed and restarted under steady search load: searches fail fast with
   UNAVAILABLE during the outage (each answered within its deadline plus a small slack),
-  SimilarProducts and GetProduct keep answering (they need no embedder), searches succeed again
+  SimilarProducts and GetProduct keep answering (they need no embedder), RecsysClient's error
+  names the embedder (not the index service, which answered) as what cannot be reached,
+  searches succeed again
   within 2 s of the restarted embedder reporting SERVING, and the index service is never
   restarted;
 - calls beyond the index service's --max-concurrent-rpcs get RESOURCE_EXHAUSTED at once, not a
@@ -17,6 +19,7 @@ import time
 import grpc
 import pytest
 
+from client import RecsysClient, UnavailableError
 from client.generated.recsys.v1 import index_pb2 as pb
 from tests.procs import ServiceProcess, health_status
 from tests.test_index_support import index_stub, start_embedder, start_index, write_tiny_csv
@@ -77,6 +80,13 @@ class SearchLoad:
             t.join()
 
 
+def _client_search_error(address: str) -> str:
+    with RecsysClient(index=address, timeout=SEARCH_DEADLINE_S) as client:
+        with pytest.raises(UnavailableError) as caught:
+            client.search("a query nobody has sent before, during the outage", k=3)
+    return str(caught.value)
+
+
 def test_embedder_killed_and_restarted_under_search_load(embedder, index):
     stub = index_stub(index)
     index_pid = index.proc.pid
@@ -88,6 +98,7 @@ def test_embedder_killed_and_restarted_under_search_load(embedder, index):
         time.sleep(1.5)                                # the outage, under load
         similar = stub.SimilarProducts(pb.SimilarProductsRequest(product_id="t01", k=3), timeout=5)
         product = stub.GetProduct(pb.GetProductRequest(product_id="t02"), timeout=5)
+        said = _client_search_error(index.address)
         new = ServiceProcess("embedder_service", ["--port", str(old.port), "--metrics-port",
                                                   str(old.metrics_port)], port=old.port)
         embedder["proc"] = new
@@ -100,6 +111,9 @@ def test_embedder_killed_and_restarted_under_search_load(embedder, index):
             time.sleep(0.05)
         time.sleep(0.5)
     assert len(similar.hits) == 3 and product.id == "t02"
+    assert said.startswith(f"Search on the index service at {index.address} failed: the "
+                           f"embedder at {old.address} cannot be reached: "), said
+    assert "cannot reach the index service" not in said
     before = [r for r in load.results if r[1] < killed_at]
     outage = [r for r in load.results if killed_at + 0.2 < r[0] and r[1] < serving_at]
     after = [r for r in load.results if r[0] >= serving_at]
