@@ -14,6 +14,7 @@ The names below are imported on first use (PEP 562), so that importing the gener
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 # The distribution's version (client/pyproject.toml reads it from here). The major version is the
 # contract's: 1.x speaks recsys.v1 (docs/client.md#versions).
@@ -33,7 +34,26 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
+# Spelled out (not derived from _EXPORTS) so that type checkers read it; tests/test_client_types.py
+# keeps it, _EXPORTS and the TYPE_CHECKING imports the same.
+__all__ = ["CancelledError", "DEFAULT_EMBEDDER", "DEFAULT_INDEX", "DeadlineExceededError",
+           "DeleteResult", "EmbedResult", "EmbedTiming", "Embedding", "FUSIONS",
+           "FailedPreconditionError", "Hit", "HybridParams", "InvalidArgumentError", "MODES",
+           "ModelInfo", "NO_RETRY", "NotFoundError", "PermissionDeniedError", "Product",
+           "ProductPage", "RecsysClient", "RecsysError", "ResourceExhaustedError", "RetryPolicy",
+           "SearchParams", "SearchResult", "SearchTiming", "ServerError", "Stats",
+           "UnauthenticatedError", "UnavailableError", "UnimplementedError", "UpsertResult"]
+
+if TYPE_CHECKING:  # type checkers (py.typed) see the names; at run time they load on first use
+    from .channels import NO_RETRY, RetryPolicy
+    from .errors import (CancelledError, DeadlineExceededError, FailedPreconditionError,
+                         InvalidArgumentError, NotFoundError, PermissionDeniedError, RecsysError,
+                         ResourceExhaustedError, ServerError, UnauthenticatedError,
+                         UnavailableError, UnimplementedError)
+    from .recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, RecsysClient
+    from .types import (FUSIONS, MODES, DeleteResult, EmbedResult, EmbedTiming, Embedding, Hit,
+                        HybridParams, ModelInfo, Product, ProductPage, SearchParams, SearchResult,
+                        SearchTiming, Stats, UpsertResult)
 
 
 def __getattr__(name: str):

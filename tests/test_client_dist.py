@@ -54,7 +54,8 @@ def test_the_wheel_holds_the_client_and_nothing_else(tmp_path):
     sources = {f"recsys_client/{p.relative_to(CLIENT).as_posix()}" for p in CLIENT.rglob("*.py*")
                if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts
                and "build" not in p.relative_to(CLIENT).parts}
-    assert {n for n in names if not n.startswith(dist_info)} == sources
+    # py.typed: a user's type checker reads the annotations (PEP 561).
+    assert {n for n in names if not n.startswith(dist_info)} == sources | {"recsys_client/py.typed"}
     assert "recsys_client/generated/recsys/v1/index_pb2_grpc.py" in sources
     assert wheel.read(dist_info + "top_level.txt").decode().split() == ["recsys_client"]
     assert "recsys = recsys_client.cli:main" in wheel.read(dist_info + "entry_points.txt").decode()
