@@ -235,12 +235,13 @@ def _hybrid(view: StoreView, qv: np.ndarray, query: str, spec: FilterSpec, param
 
 
 def _query_from_vector(vector: list[float], dimension: int) -> np.ndarray:
-    qv = np.asarray(vector, dtype=np.float32)
+    qv = np.asarray(vector, dtype=np.float64)
     if len(qv) != dimension:
         raise InvalidArgument(f"vector has {len(qv)} values; the index's dimension is {dimension}")
     if not np.isfinite(qv).all():
         raise InvalidArgument("vector holds NaN or infinite values")
-    norm = float(np.linalg.norm(qv))
-    if norm == 0:
+    largest = float(np.abs(qv).max(initial=0.0))
+    if largest == 0:
         raise InvalidArgument("vector is all zeros")
-    return qv / norm
+    qv = qv / largest  # scaled first: the norm of 1e25s (or 1e-25s) neither overflows nor vanishes
+    return (qv / np.linalg.norm(qv)).astype(np.float32)

@@ -210,8 +210,12 @@ def test_lexical_and_hybrid_obey_filters(stub, mode):
 def test_search_by_vector(stub, reference):
     qv = query_vector(reference, "glass coffee table")
     by_text = search(stub, query="glass coffee table", k=5)
-    by_vector = search(stub, vector=(qv * 3).tolist(), k=5)  # normalized by the server
-    assert [h.product.id for h in by_vector.hits] == [h.product.id for h in by_text.hits]
+    expected = [h.product.id for h in by_text.hits]
+    for scale in (3, 1e25, 1e-25):  # normalized by the server, without overflow or underflow
+        by_vector = search(stub, vector=(qv * scale).tolist(), k=5)
+        assert [h.product.id for h in by_vector.hits] == expected, scale
+        assert [h.score for h in by_vector.hits] == pytest.approx(
+            [h.score for h in by_text.hits], abs=1e-5)
 
 
 BAD = [
