@@ -42,7 +42,10 @@ max(FULL_RANKING_MAX, DEPTH_FACTOR * (offset + k)) rows. A cut can only under-co
 score, by at most weight / (rrf_k + depth + 1) per ranking it was cut from (< 0.001 at depth 1000,
 rrf_k 60, weight 1), against 1 / (rrf_k + r) for a row ranked r-th; for weighted fusion a cut also
 moves the minimum that each side is normalized against. With candidates C > 0: min(n_allowed,
-max(C, offset + k)) rows.
+max(C, k)) rows, whatever the offset: pages of the same k and C are cut from one fused list, so
+paging neither repeats nor skips a product (past the lists' union, a page is empty). The
+automatic depth grows with offset + k past 100 on more than FULL_RANKING_MAX allowed rows, so
+there a product near a page boundary can move between pages: pass C for deep paging there.
 """
 from __future__ import annotations
 
@@ -130,8 +133,8 @@ class HybridParams:
 
 def candidate_depth(offset: int, k: int, n_allowed: int, candidates: int = 0) -> int:
     """How many rows to take from each ranking for hybrid (see the module docstring)."""
-    if candidates:
-        return min(n_allowed, max(candidates, offset + k))
+    if candidates:  # not raised with the offset: every page cuts the same fused list
+        return min(n_allowed, max(candidates, k))
     if n_allowed <= FULL_RANKING_MAX:
         return n_allowed
     return min(n_allowed, max(FULL_RANKING_MAX, DEPTH_FACTOR * (offset + k)))

@@ -85,8 +85,9 @@ def test_bad_params_are_invalid_argument(kwargs, field):
 
 def test_candidate_depth():
     assert candidate_depth(0, 10, 305, candidates=50) == 50
-    assert candidate_depth(0, 100, 305, candidates=50) == 100  # raised to offset + k
-    assert candidate_depth(40, 20, 305, candidates=50) == 60
+    assert candidate_depth(0, 100, 305, candidates=50) == 100  # raised to k
+    assert candidate_depth(40, 20, 305, candidates=50) == 50   # not with the offset: one list
+    assert candidate_depth(140, 20, 305, candidates=50) == 50
     assert candidate_depth(0, 10, 30, candidates=50) == 30
     assert candidate_depth(0, 10, 50_000, candidates=20_000) == 20_000
     assert candidate_depth(0, 10, 305) == 305
@@ -94,6 +95,29 @@ def test_candidate_depth():
     assert candidate_depth(0, 10, 50_000) == FULL_RANKING_MAX
     assert candidate_depth(200, 100, 50_000) == 3000
     assert candidate_depth(0, 500, FULL_RANKING_MAX + 1) == FULL_RANKING_MAX + 1
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "weighted"])
+def test_pages_of_a_set_candidate_depth_cut_one_fused_list(fusion):
+    """Paging with candidates C and page size k: the pages, joined, are the first page of one
+    request for all of them (no product twice, none skipped), and end where the union ends."""
+    rng = np.random.default_rng(3)
+    semantic, lexical = rng.permutation(300), rng.permutation(300)[:120]
+    sem_scores = np.sort(rng.random(300))[::-1]
+    lex_scores = np.sort(rng.random(120))[::-1]
+    params = HybridParams(fusion=fusion, candidates=15)
+
+    def page(offset, k):
+        depth = candidate_depth(offset, k, 300, params.candidates)
+        return fuse_search(semantic[:depth], lexical[:depth], params, k, offset,
+                           semantic_scores=sem_scores[:depth], lexical_scores=lex_scores[:depth])[1]
+
+    pages = np.concatenate([page(offset, 10) for offset in range(0, 60, 10)])
+    union = len(set(semantic[:15]) | set(lexical[:15]))
+    assert len(pages) == len(set(pages.tolist())) == union
+    assert pages[:union].tolist() == fuse_search(semantic[:15], lexical[:15], params, 100,
+                                                 semantic_scores=sem_scores[:15],
+                                                 lexical_scores=lex_scores[:15])[1].tolist()
 
 
 def test_top_ranked_is_exact_at_tie_boundaries():

@@ -105,7 +105,14 @@ def test_filters_paging_and_min_score_as_for_rrf(client):
     assert cut.ids and all(h.score >= 0.5 for h in cut)
     assert cut.ids == client.search("oak table", k=len(cut), mode="hybrid", hybrid=weighted).ids
     deep = client.search("oak table", k=5, mode="hybrid", hybrid=HybridParams(candidates=3))
-    assert len(deep) == 5  # raised to offset + k
+    assert len(deep) == 5  # raised to k
+    for fusion in ("rrf", "weighted"):  # pages of one k and candidates: one fused list
+        set_depth = HybridParams(fusion=fusion, candidates=6)
+        pages = [client.search("wooden chair", k=4, offset=offset, mode="hybrid",
+                               hybrid=set_depth).ids for offset in range(0, 16, 4)]
+        joined = [pid for page in pages for pid in page]
+        assert len(joined) == len(set(joined)) and 6 <= len(joined) <= 12  # the lists' union
+        assert not pages[-1]
 
 
 @pytest.mark.parametrize("hybrid, fragment", [
