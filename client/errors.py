@@ -139,7 +139,8 @@ def from_rpc_error(exc: grpc.RpcError, *, service: str, target: str, method: str
             or f"is it running? Start it (make run, docker-compose up) or point the client "
                f"elsewhere ({where_flags(service)})")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        message = f"{method} on the {where}: no answer before the deadline: {hint}"
+        said = "" if details.strip().lower() in ("deadline exceeded", "") else f" ({details})"
+        message = f"{method} on the {where}: no answer before the deadline{said}: {hint}"
     elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         message = f"{method} on the {where} was refused: {details}: {hint}"
     else:

@@ -33,6 +33,9 @@ from .types import (DeleteResult, EmbedResult, HybridParams, ModelInfo, Product,
 DEFAULT_INDEX = "localhost:50052"
 DEFAULT_EMBEDDER = "localhost:50051"
 DEFAULT_TIMEOUT_S = 10.0
+# An upsert embeds every product's text (1,000 products: seconds to a minute on a small CPU), so
+# without timeout= it gets the longer of this and the client's timeout.
+UPSERT_TIMEOUT_S = 120.0
 INDEX_SERVICE = "recsys.v1.Index"
 EMBEDDER_SERVICE = "recsys.v1.Embedder"
 
@@ -81,6 +84,7 @@ class RecsysClient:
     # ---- lifecycle ----
 
     def close(self) -> None:
+        """Closes both channels (also on leaving a `with` block); later calls raise RecsysError."""
         if not self._closed:
             self._closed = True
             self._index_channel.close()
@@ -236,9 +240,13 @@ class RecsysClient:
                 return
 
     def upsert(self, products: Iterable[Product], *, timeout: float | None = None) -> UpsertResult:
-        """Adds or replaces products by id, all or nothing; returns once the write is durable."""
+        """Adds or replaces products by id, all or nothing; returns once the write is durable.
+        Without `timeout`, the call may take the longer of the client's timeout and
+        UPSERT_TIMEOUT_S (the service embeds every product's text)."""
         request = index_pb2.UpsertProductsRequest(
             products=[convert.product_to_proto(p) for p in products])
+        if timeout is None:
+            timeout = max(self.timeout, UPSERT_TIMEOUT_S)
         reply = self._call("index", "UpsertProducts", self._index.UpsertProducts, request, timeout)
         return convert.upsert_result_from_proto(reply)
 
@@ -251,6 +259,7 @@ class RecsysClient:
         return convert.delete_result_from_proto(reply)
 
     def stats(self, *, timeout: float | None = None) -> Stats:
+        """The index service's catalog size, index type, model, hybrid defaults and log state."""
         reply = self._call("index", "GetStats", self._index.GetStats, index_pb2.GetStatsRequest(),
                            timeout)
         return convert.stats_from_proto(reply)
@@ -271,6 +280,7 @@ class RecsysClient:
         return convert.embed_result_from_proto(reply)
 
     def model_info(self, *, timeout: float | None = None) -> ModelInfo:
+        """The embedder's model: name, dimension, backend and precision, limits."""
         reply = self._call("embedder", "GetModelInfo", self._embedder.GetModelInfo,
                            embedder_pb2.GetModelInfoRequest(), timeout)
         return convert.model_info_from_proto(reply)

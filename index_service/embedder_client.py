@@ -26,7 +26,7 @@ from prometheus_client import Counter
 from client.connect_failures import is_connect_failure
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.auth import with_token
-from servekit.errors import InvalidArgument, ResourceExhausted, Unavailable
+from servekit.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
 
 from .embedder_diagnosis import no_connection, why_not_serving
 from .vectors import normalize
@@ -116,9 +116,9 @@ class EmbedderClient:
             late = f"the embedder at {self.display} did not answer in time ({what})"
             if limit_s is None:
                 return Unavailable(late)
-            if callers:
-                return Unavailable(f"{late}: the call's deadline left it {limit_s * 1000:.0f} ms; "
-                                   "allow the call more time")
+            if callers:  # the caller's deadline, not the embedder, was the limit: not retryable
+                return DeadlineExceeded(f"{late}: the call's deadline left it "
+                                        f"{limit_s * 1000:.0f} ms; allow the call more time")
             return Unavailable(f"{late}: {limit_s:g} s allowed")
         if code == grpc.StatusCode.UNAUTHENTICATED:
             return Unavailable(f"the embedder at {self.display} refused the index service's token "

@@ -167,6 +167,18 @@ def test_connection_failures_say_to_start_the_service_or_fix_the_address():
     assert isinstance(late, errors.UnavailableError) and "cannot reach" in str(late)
 
 
+def test_a_deadline_the_server_reports_keeps_its_reason():
+    said = ("the embedder at 10.0.0.2:50051 did not answer in time (query): the call's deadline "
+            "left it 9 ms; allow the call more time")
+    exc = errors.from_rpc_error(_RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, said),
+                                service="index", target="h:1", method="Search")
+    assert isinstance(exc, errors.DeadlineExceededError) and f"({said})" in str(exc)
+    own = errors.from_rpc_error(_RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"),
+                                service="index", target="h:1", method="Search")
+    assert str(own) == ("Search on the index service at h:1: no answer before the deadline: "
+                        + errors.DeadlineExceededError.hint)
+
+
 def test_exceptions_are_also_the_matching_builtin_kinds():
     assert issubclass(errors.DeadlineExceededError, TimeoutError)
     assert issubclass(errors.UnavailableError, ConnectionError)

@@ -10,8 +10,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from client import (NO_RETRY, DeadlineExceededError, InvalidArgumentError, RecsysClient,
-                    RetryPolicy, UnavailableError)
+from client import (NO_RETRY, DeadlineExceededError, InvalidArgumentError, Product,
+                    RecsysClient, RetryPolicy, UnavailableError)
+from client.recsys_client import UPSERT_TIMEOUT_S
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from tests.procs import free_port
 
@@ -35,6 +36,21 @@ class ScriptedIndex(index_pb2_grpc.IndexServicer):
         if call <= self.failures:
             context.abort(self.code, f"scripted failure {call}")
         return index_pb2.Stats(product_count=call, dimension=384)
+
+
+class DeadlineRecorder(index_pb2_grpc.IndexServicer):
+    """Records the time each write call had left when it arrived."""
+
+    def __init__(self):
+        self.remaining = {}
+
+    def UpsertProducts(self, request, context):
+        self.remaining.setdefault("upsert", []).append(context.time_remaining())
+        return index_pb2.UpsertProductsResponse(upserted=len(request.products))
+
+    def DeleteProducts(self, request, context):
+        self.remaining.setdefault("delete", []).append(context.time_remaining())
+        return index_pb2.DeleteProductsResponse(deleted=len(request.product_ids))
 
 
 def serve(servicer, port=0, credentials=None):
@@ -160,6 +176,18 @@ def test_tls_with_a_ca_file(scripted, tmp_path):
     with RecsysClient(index=address, timeout=2, retry=NO_RETRY) as plaintext:
         with pytest.raises(UnavailableError):
             plaintext.stats()
+
+
+def test_an_upsert_gets_time_to_embed_its_products_unless_told_otherwise(scripted):
+    recorder = DeadlineRecorder()
+    _, address = scripted(recorder)
+    with RecsysClient(index=address, timeout=10.0) as client:
+        client.upsert([Product(id="a", title="Oak desk")])
+        client.upsert([Product(id="a", title="Oak desk")], timeout=3.0)
+        client.delete(["a"])
+    long, told = recorder.remaining["upsert"]
+    assert UPSERT_TIMEOUT_S - 5 < long <= UPSERT_TIMEOUT_S + 0.1 and 2 < told <= 3.1
+    assert 5 < recorder.remaining["delete"][0] <= 10.1  # other calls: the client's timeout
 
 
 def test_a_deadline_spent_connecting_is_reported_as_unreachable():

@@ -11,9 +11,10 @@ import pytest
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from client.generated.recsys.v1 import index_pb2 as pb
+from index_service import servicer
 from index_service.embedder_client import EmbedderClient
 from servekit.deadlines import NO_DEADLINE_S, remaining_s
-from servekit.errors import Unavailable
+from servekit.errors import DeadlineExceeded, Unavailable
 from tests.test_index_support import index_stub, start_index, write_tiny_csv
 
 pytestmark = pytest.mark.timeout(600)
@@ -54,13 +55,14 @@ def test_index_rpcs_without_a_deadline(index):
 @pytest.mark.slow
 def test_an_embedder_call_past_its_time_names_whose_limit_it_was(shared_embedder):
     """The index service's embedder client against the real embedder: 1 ms is less than any
-    Embed takes. Bounded by the caller's deadline, the message says to allow the call more time;
-    bounded by the service's own limit, it names that limit."""
+    Embed takes. Bounded by the caller's deadline, it is DEADLINE_EXCEEDED (retrying cannot help)
+    and the message says to allow the call more time; bounded by the service's own limit, it is
+    UNAVAILABLE and names that limit."""
     client = EmbedderClient(shared_embedder.address, display=shared_embedder.address,
                             timeout_s=5.0, cache_size=0)
     try:
-        with pytest.raises(Unavailable, match=r"did not answer in time \(query\): the call's "
-                                              r"deadline left it 1 ms; allow the call more time"):
+        with pytest.raises(DeadlineExceeded, match=r"did not answer in time \(query\): the call's "
+                                                   r"deadline left it 1 ms; allow the call more time"):
             client.query_vector("a lamp for reading", timeout=0.0005)
         with pytest.raises(Unavailable, match=r"did not answer in time \(catalog texts\): "
                                               r"0.001 s allowed"):
@@ -68,6 +70,16 @@ def test_an_embedder_call_past_its_time_names_whose_limit_it_was(shared_embedder
         assert client.query_vector("a lamp for reading", timeout=4.0)[0].shape == (384,)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("remaining, expected", [
+    (None, None), (10.0, 9.95), (1.0, 0.95), (0.25, 0.2), (0.045, 0.036), (0.005, 0.004),
+    (0.0, 0.001)])
+def test_the_margin_kept_from_a_deadline_shrinks_with_it(remaining, expected):
+    """At most 50 ms, at most a fifth of the time left: a 45 ms deadline still leaves the work
+    36 ms (a query embeds in ~7), where a fixed 50 ms left it nothing."""
+    got = servicer._timeout(_Context(remaining))
+    assert got == (None if expected is None else pytest.approx(expected))
 
 
 class _Context:
