@@ -69,6 +69,16 @@ def test_filtered_search_is_exact_count(kind, fraction, data, built, tmp_path):
     np.testing.assert_allclose(loaded.vector(7), base[7])
 
 
+@pytest.mark.parametrize("allowed", [None, "all"])
+def test_ivf_probing_too_few_clusters_still_returns_k_hits(data, built, allowed):
+    """nprobe 1 of ~64 lists holds ~80 rows: k 200 gets 200 exact hits, unfiltered as filtered."""
+    base, queries = data
+    mask = None if allowed is None else np.ones(len(base), dtype=bool)
+    scores, rows = built["ivf"].search(queries, 200, mask, {"nprobe": 1})
+    assert rows.shape == (len(queries), 200) and (rows >= 0).all()
+    np.testing.assert_allclose(scores, reference(base, queries, 200)[0], atol=1e-5)
+
+
 def test_filter_with_no_match_and_k_above_matches(data, built):
     base, queries = data
     index = built["flat"]

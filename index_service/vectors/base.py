@@ -3,7 +3,9 @@
 Filtering is exact: with `allowed` (a boolean mask over rows), search returns min(k, allowed rows)
 hits. Small allowed sets (<= 2% of rows, or a few thousand) are scanned exactly with numpy (fast
 and exact for any backend); larger ones go into FAISS with an IDSelectorBitmap; an approximate
-backend that returns fewer than asked falls back to the exact scan.
+backend that returns fewer than asked (filtered or not: IVF whose probed clusters hold fewer than
+k rows) falls back to the exact scan, so a search returns min(k, allowed rows) hits whatever the
+index type, its parameters and whether the catalog has been written to.
 """
 from __future__ import annotations
 
@@ -102,6 +104,8 @@ class VectorIndex(ABC):
                 return exact_topk(self._vectors, None, queries, k_eff)
             scores, rows = self.index.search(queries, k_eff,
                                              params=self._search_params(k_eff, None, overrides))
+            if self.approximate and (rows < 0).any():  # e.g. IVF probing too few clusters
+                return exact_topk(self._vectors, None, queries, k_eff)
             return scores, rows
         rows_allowed = np.flatnonzero(allowed[:n])
         k_eff = min(k, len(rows_allowed))
