@@ -66,6 +66,9 @@ FUSION_OF_PROTO = {1: "rrf", 2: "weighted"}
 FULL_RANKING_MAX = 1000
 # Past that, each ranking is cut at this multiple of offset + k (and never shorter than FULL_RANKING_MAX).
 DEPTH_FACTOR = 10
+# Bounds of rrf_k and of the RRF weights (a weight may also be 0): past them a fused score
+# overflows to inf or underflows to 0, and the order collapses to ties.
+MAX_RRF_PARAM = 1e6
 # The most rows a request (or --hybrid-candidates) may ask for from each ranking.
 MAX_CANDIDATES = 100_000
 
@@ -112,12 +115,15 @@ class HybridParams:
         return params
 
     def validate(self) -> None:
-        if not (math.isfinite(self.rrf_k) and self.rrf_k > 0):
-            raise InvalidArgument(f"hybrid.rrf_k must be a finite number > 0, got {self.rrf_k}")
+        if not 0 < self.rrf_k <= MAX_RRF_PARAM:  # NaN fails too
+            raise InvalidArgument(f"hybrid.rrf_k must be > 0 and at most {MAX_RRF_PARAM:g}, got "
+                                  f"{self.rrf_k}")
         for name in ("semantic_weight", "lexical_weight"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise InvalidArgument(f"hybrid.{name} must be a finite number >= 0, got {value}")
+            if not (value == 0 or 1 / MAX_RRF_PARAM <= value <= MAX_RRF_PARAM):
+                raise InvalidArgument(f"hybrid.{name} must be 0 or from {1 / MAX_RRF_PARAM:g} to "
+                                      f"{MAX_RRF_PARAM:g} (only the two weights' ratio matters), "
+                                      f"got {value}")
         if self.semantic_weight == 0 and self.lexical_weight == 0:
             raise InvalidArgument("hybrid.semantic_weight and hybrid.lexical_weight are both 0: "
                                   "at least one must be > 0")

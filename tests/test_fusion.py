@@ -71,6 +71,8 @@ def test_the_services_defaults_fill_what_a_request_leaves_unset():
     ({"rrf_k": math.inf}, "rrf_k"), ({"semantic_weight": -0.5}, "semantic_weight"),
     ({"lexical_weight": math.nan}, "lexical_weight"), ({"lexical_weight": math.inf}, "lexical_weight"),
     ({"semantic_weight": 0, "lexical_weight": 0}, "both 0"),
+    ({"semantic_weight": 1e300}, "semantic_weight"), ({"lexical_weight": 5e-324}, "lexical_weight"),
+    ({"rrf_k": 1e300}, "rrf_k"),
     ({"alpha": -0.1}, "alpha"), ({"alpha": 1.0001}, "alpha"), ({"alpha": math.nan}, "alpha"),
     ({"alpha": math.inf}, "alpha"), ({"fusion": 3, "alpha": 0.5}, "not a Fusion"),
     ({"fusion": -1}, "not a Fusion"), ({"candidates": 0}, "candidates"),
@@ -81,6 +83,11 @@ def test_the_services_defaults_fill_what_a_request_leaves_unset():
 def test_bad_params_are_invalid_argument(kwargs, field):
     with pytest.raises(InvalidArgument, match=field):
         HybridParams.from_request(**kwargs)
+
+
+def test_the_bounds_of_the_rrf_parameters_are_accepted():
+    for value in (1e-6, 1e6):
+        HybridParams.from_request(rrf_k=value, semantic_weight=value, lexical_weight=0)
 
 
 def test_candidate_depth():
