@@ -108,6 +108,10 @@ class EmbedderConfig:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
             return "ports must be in 0..65535"
+        if self.max_texts_per_request > self.max_queue_texts:
+            return (f"--max-texts-per-request ({self.max_texts_per_request}) is more than "
+                    f"--max-queue-texts ({self.max_queue_texts}): a request that large could "
+                    "never be queued; raise the queue or lower the request limit")
         if self.omp_wait_policy.upper() not in ("PASSIVE", "ACTIVE", ""):
             return f"--omp-wait-policy must be PASSIVE, ACTIVE or empty, got {self.omp_wait_policy!r}"
         if self.omp_spin_count < -1:

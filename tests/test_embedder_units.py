@@ -30,11 +30,22 @@ def test_config_flag_beats_environment_beats_default():
     (["--max-batch-wait-ms", "-1"], {}),
     (["--omp-spin-count", "-2"], {}),
     ([], {"EMBEDDER_OMP_WAIT_POLICY": "sometimes"}),
+    (["--max-queue-texts", "100"], {}),  # under --max-texts-per-request: a request could never queue
 ])
 def test_config_rejects_bad_values(argv, env, capsys):
     with pytest.raises(SystemExit):
         EmbedderConfig.from_args(argv, environ=env)
     assert "error" in capsys.readouterr().err
+
+
+def test_a_queue_smaller_than_one_request_is_refused_saying_what_to_change(capsys):
+    with pytest.raises(SystemExit):
+        EmbedderConfig.from_args(["--max-queue-texts", "100", "--max-texts-per-request", "101"],
+                                 environ={})
+    assert "--max-texts-per-request (101) is more than --max-queue-texts (100)" in \
+        capsys.readouterr().err
+    assert EmbedderConfig.from_args(["--max-queue-texts", "100", "--max-texts-per-request", "100"],
+                                    environ={}).max_queue_texts == 100
 
 
 def test_openmp_environment_defaults_and_what_the_environment_already_says():
