@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from servekit.errors import InvalidArgument
+from servekit.text import has_content
 
 from .backend import Tokenized
 
@@ -27,8 +28,9 @@ def check_texts(texts, limits: Limits) -> list[str]:
         if len(text) > limits.max_chars_per_text:
             raise InvalidArgument(f"texts[{i}] has {len(text)} characters, over max_chars_per_text="
                                   f"{limits.max_chars_per_text}")
-        if not text.strip():
-            raise InvalidArgument(f"texts[{i}] is empty or whitespace only: every text needs content")
+        if not has_content(text):
+            raise InvalidArgument(f"texts[{i}] is empty, or only whitespace and invisible "
+                                  "characters: every text needs content")
     return list(texts)
 
 

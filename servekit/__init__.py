@@ -6,5 +6,6 @@ token check: which role each method needs), tokens (the tokens of each role, fro
 reloaded live), tls (the server's certificate), health (grpc.health.v1 state), lifecycle (build,
 wire, bind, serve, graceful SIGTERM, SIGHUP reload), metrics (the Prometheus endpoint, per-RPC
 and rejected-call metrics), flags (one frozen config dataclass from flags and environment),
-deadlines (the caller's remaining time; None for a call sent without a deadline).
+deadlines (the caller's remaining time; None for a call sent without a deadline), text (whether
+a text has content: more than whitespace and invisible characters).
 """

@@ -182,10 +182,17 @@ LIMITS = Limits(max_texts_per_request=3, max_chars_per_text=10, max_seq_length=8
 @pytest.mark.parametrize("texts, match", [
     ([], "empty"), (["a", "b", "c", "d"], "max_texts_per_request=3"),
     (["ok", "x" * 11], r"texts\[1\].*max_chars_per_text=10"), (["ok", "\u3000 "], r"texts\[1\]"),
+    (["\u200b\u200b"], r"texts\[0\].*invisible"), (["ok", "\x00"], r"texts\[1\]"),
+    (["\ufeff\u200e \x1b"], r"texts\[0\]"),
 ])
 def test_check_texts(texts, match):
     with pytest.raises(InvalidArgument, match=match):
         check_texts(texts, LIMITS)
+
+
+@pytest.mark.parametrize("text", ["a", " \u200bx", "日本", "\u00e9", "🙂", "5"])
+def test_texts_with_any_visible_character_pass(text):
+    assert check_texts([text], LIMITS) == [text]
 
 
 def test_check_lengths_names_position_and_count():
