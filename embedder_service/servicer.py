@@ -69,14 +69,14 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
 
         def read() -> None:
             try:
-                for request in request_iterator:
+                for number, request in enumerate(request_iterator):
                     if stop.is_set():
                         return
                     arrived = time.perf_counter()
                     try:
                         item = (request, self._submit(ready, request), arrived)
                     except ServiceError as exc:
-                        pending.put(exc)
+                        pending.put(_in_stream(exc, number, request.request_id))
                         return
                     pending.put(item)
             except Exception as exc:  # noqa: BLE001 - the stream broke: end it after earlier answers
@@ -137,3 +137,10 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
             total_tokens=sum(t.length for t in job.tokens), request_id=request.request_id,
             timing=embedder_pb2.Timing(queue_us=job.queue_us, inference_us=job.inference_us,
                                        total_us=int((time.perf_counter() - arrived) * 1e6)))
+
+
+def _in_stream(exc: ServiceError, number: int, request_id: str) -> ServiceError:
+    """The error of one stream message, saying which: the stream ends there, so the caller must
+    know which of its requests was refused (and that the earlier ones were answered)."""
+    which = f"stream message {number}" + (f" (request_id {request_id!r})" if request_id else "")
+    return type(exc)(f"{which}: {exc.message} (the {number} before it were answered)")

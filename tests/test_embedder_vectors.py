@@ -152,7 +152,8 @@ def test_embed_stream_answers_in_order(stub, model):
 
 
 def test_embed_stream_bad_message_ends_stream_after_earlier_answers(stub):
-    requests = [pb.EmbedRequest(texts=["a chair"], request_id="ok"), pb.EmbedRequest(texts=[" "]),
+    requests = [pb.EmbedRequest(texts=["a chair"], request_id="ok"),
+                pb.EmbedRequest(texts=[" "], request_id="blank"),
                 pb.EmbedRequest(texts=["never answered"])]
     got = []
     with pytest.raises(grpc.RpcError) as err:
@@ -160,6 +161,8 @@ def test_embed_stream_bad_message_ends_stream_after_earlier_answers(stub):
             got.append(reply.request_id)
     assert got == ["ok"]
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("stream message 1 (request_id 'blank'): texts[0] is empty")
+    assert err.value.details().endswith("(the 1 before it were answered)")
 
 
 def test_model_info(stub):
