@@ -107,10 +107,18 @@ def build_parser(command_modules: Sequence[str] = COMMAND_MODULES) -> argparse.A
     return parser
 
 
-def client_from_args(args: argparse.Namespace) -> RecsysClient:
-    """The client the global options describe (TLS and token settings read and checked here)."""
-    tls = ClientTls.from_flags(args.tls_ca, args.tls_client_cert, args.tls_client_key,
-                               enabled=args.tls)
+def tls_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> ClientTls | None:
+    """The TLS settings of the flags (or RECSYS_TLS_*); a certificate without its key (or the
+    reverse) is bad usage (exit 2), like any other flag error."""
+    try:
+        return ClientTls.from_flags(args.tls_ca, args.tls_client_cert, args.tls_client_key,
+                                    enabled=args.tls)
+    except TlsError as exc:
+        parser.error(str(exc))
+
+
+def client_from_args(args: argparse.Namespace, tls: ClientTls | None) -> RecsysClient:
+    """The client the global options describe (the token read and checked here)."""
     return RecsysClient(index=args.index, embedder=args.embedder, timeout=args.timeout,
                         credentials=tls.credentials() if tls else None,
                         token=load_token(args.token_file))
@@ -123,8 +131,9 @@ def _one_line(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on bad usage (a bad RECSYS_TIMEOUT included)
+    tls = tls_from_args(args, parser)
     try:
-        with client_from_args(args) as client:
+        with client_from_args(args, tls) as client:
             code = args.run(args, client)
         sys.stdout.flush()
         return EXIT_OK if code is None else code

@@ -9,7 +9,8 @@ client's deadline), computes client/eval_metrics.py's figures and writes metrics
 and metrics.png into --out (client/eval_report.py). --sweep-fusion also queries every title in
 every setting of client/fusion_sweep.py (RRF and weighted fusion at alpha 0.0 to 1.0), chooses the
 best on the products at even listing positions, reports it on the odd ones, and writes
-fusion_sweep.json and fusion_sweep.png (client/sweep_report.py) and prints the flags to use. A progress bar runs on stderr; the metrics table
+fusion_sweep.json and fusion_sweep.png (client/sweep_report.py) and prints the flags to use. A
+progress bar runs on stderr when it is a terminal; the metrics table
 (or metrics.json with --json) is printed at the end. It needs tqdm and matplotlib, which the
 recsys-client distribution installs only with its `eval` extra; without them `recsys evaluate`
 says in one line what to install (the other commands never import them). From Python:
@@ -134,7 +135,9 @@ def _workers(text: str) -> int:
 
 
 def run(args: argparse.Namespace, client: RecsysClient) -> None:
-    report = evaluate(client, args.k, args.modes, workers=args.workers, progress=True,
+    # The bar redraws in place: on a terminal only, not into a log file or a CI's captured stderr.
+    report = evaluate(client, args.k, args.modes, workers=args.workers,
+                      progress=sys.stderr.isatty(),
                       sweep_fusion=args.sweep_fusion)
     paths = write_report(report, args.out)
     if args.json:  # with --sweep-fusion: fusion_sweep.json, else metrics.json

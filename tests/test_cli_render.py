@@ -88,6 +88,8 @@ def test_command_modules_register_their_commands(capsys):
     (["search"], "required: query"),
     (["--timeout", "-1", "stats"], "must be a positive number"),
     (["nope"], "invalid choice: 'nope'"),
+    (["--tls-client-cert", __file__, "stats"], "needs both --tls-client-cert and --tls-client-key"),
+    (["--tls-client-key", __file__, "stats"], "needs both"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -100,7 +102,6 @@ def test_usage_errors_are_one_line_and_exit_2(argv, fragment, capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["--token-file", "/nonexistent/token", "stats"], "cannot read the token file"),
     (["--tls-ca", __file__, "stats"], "is not a PEM file"),
-    (["--tls-client-cert", __file__, "stats"], "needs both"),
 ])
 def test_unusable_tls_or_token_settings_are_one_line_errors(argv, fragment, capsys):
     assert cli.main(argv) == 1
