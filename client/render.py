@@ -48,10 +48,22 @@ def price_text(price: float | None) -> str:
     return "-" if price is None else f"{price:,.2f}"
 
 
+# The flexible column (the title) keeps at least this many characters while the squeezable ones
+# (brand, category) can give way, down to _SQUEEZED_MIN each.
+_FLEXIBLE_MIN, _SQUEEZED_MIN = 30, 10
+
+
 def _table(headers: Sequence[str], rows: list[list[str]], *, flexible: int, right: set[int],
-           width: int) -> str:
-    """Columns as wide as their widest cell; column `flexible` takes what the width leaves."""
+           width: int, squeeze: Sequence[int] = ()) -> str:
+    """Columns as wide as their widest cell; column `flexible` takes what the width leaves, and
+    the `squeeze` columns narrow (from the last) so that it keeps _FLEXIBLE_MIN."""
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    wanted = min(widths[flexible], _FLEXIBLE_MIN)
+    for i in reversed(squeeze):
+        fixed = sum(w for j, w in enumerate(widths) if j != flexible) + 2 * (len(headers) - 1)
+        short = wanted - (width - fixed)
+        if short > 0:
+            widths[i] = max(_SQUEEZED_MIN, len(headers[i]), widths[i] - short)
     fixed = sum(w for i, w in enumerate(widths) if i != flexible) + 2 * (len(headers) - 1)
     widths[flexible] = max(len(headers[flexible]), min(widths[flexible], width - fixed, 200))
 
@@ -75,14 +87,14 @@ def hits_table(hits: Sequence[Hit], width: int | None = None) -> str:
              cut(h.product.category, _CATEGORY_MAX), price_text(h.product.price),
              score_text(h.score)] for h in hits]
     return _table(["#", "title", "brand", "category", "price", "score"], rows, flexible=1,
-                  right={0, 4, 5}, width=width or terminal_width())
+                  right={0, 4, 5}, width=width or terminal_width(), squeeze=(2, 3))
 
 
 def products_table(products: Sequence[Product], width: int | None = None) -> str:
     rows = [[p.id, p.title, cut(p.brand, _BRAND_MAX), cut(p.category, _CATEGORY_MAX),
              price_text(p.price)] for p in products]
     return _table(["id", "title", "brand", "category", "price"], rows, flexible=1, right={4},
-                  width=width or terminal_width())
+                  width=width or terminal_width(), squeeze=(2, 3))
 
 
 def search_text(result: SearchResult, what: str, width: int | None = None) -> str:

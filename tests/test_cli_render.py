@@ -28,6 +28,19 @@ def test_table_fits_the_width_and_cuts_the_title(width):
     assert lines[3].split()[-2:] == ["-", "0.5000"]  # unknown price
 
 
+def test_brand_and_category_give_way_before_the_title_gets_short():
+    """A catalog listing: the 36-character ids took the room, and titles were cut to 14."""
+    products = [Product(id="0e8bf925-161b-5ce7-8abd-50a67c771945", title=LONG_TITLE,
+                        brand="Kestrel Office Co", category="Home Office Desk Chairs")]
+    lines = render.products_table(products, width=100).splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    title = lines[2][38:].split("  ")[0]
+    assert len(title) == 30 and title.endswith(render.ELLIPSIS)
+    assert "Kestrel O" in lines[2] and "Home Offi" in lines[2]  # narrowed, still there
+    wide = render.products_table(products, width=200).splitlines()[2]
+    assert "Kestrel Office Co" in wide  # room enough: nothing squeezed
+
+
 def test_table_uses_the_terminal_width(monkeypatch):
     monkeypatch.setenv("COLUMNS", "70")
     assert max(map(len, render.hits_table(_hits()).splitlines())) <= 70
