@@ -72,8 +72,14 @@ class Catalog:
             "categories": crumbs, "category": crumbs[-1] if crumbs else "",
             "material": s["material"][row], "color": s["color"][row],
             "images": images.split("\n") if images else [],
-            "attributes": {name: col[row] for name, col in self.attributes.items()},
+            "attributes": self.product_attributes(row),
         }
+
+    def product_attributes(self, row: int) -> dict[str, str]:
+        """The product's own attributes: the columns where it has a value. An empty value is
+        left out (proto3 maps: absent means empty), so that a column another product added is
+        no attribute of this one."""
+        return {name: value for name, col in self.attributes.items() if (value := col[row])}
 
     # --- persistence: a directory of .npy files (memory-mapped on load) + catalog.json ---------
     def save(self, directory: Path) -> None:

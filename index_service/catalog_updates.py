@@ -4,7 +4,8 @@ Used by live updates (Snapshot.with_upserts) and by compaction (Catalog of the l
 
     small = products_catalog([{"id": "x", "title": "...", ...}], median_price=base.median_price)
     bigger = concat(base, small)          # rows of `small` follow base's rows
-    live_only = select(bigger, rows)      # a catalog of those rows, in that order
+    live_only = select(bigger, rows)      # a catalog of those rows, in that order (attribute
+                                          # columns none of them uses dropped)
 
 A product's fields are named as in recsys.v1.Product; an unset price (None) is the catalog's
 median price (recipe step 2). The search text of an upserted product uses its breadcrumb written
@@ -25,7 +26,8 @@ def breadcrumb_string(levels: list[str]) -> str:
 def products_catalog(products: list[dict], median_price: float) -> Catalog:
     texts = {name: [str(p.get(name) or "") for p in products] for name in TEXT_FIELDS if name != "categories"}
     texts["categories"] = [breadcrumb_string(p.get("categories") or []) for p in products]
-    names = sorted({key for p in products for key in (p.get("attributes") or {})})
+    names = sorted({key for p in products for key, value in (p.get("attributes") or {}).items()
+                    if value})  # an empty value is no attribute: it adds no column
     return assemble(
         ids=[str(p["id"]) for p in products], texts=texts,
         images=[[u.strip() for u in p.get("images") or [] if u.strip()] for p in products],
@@ -66,12 +68,16 @@ def concat(a: Catalog, b: Catalog) -> Catalog:
 
 
 def select(c: Catalog, rows: np.ndarray) -> Catalog:
+    """The catalog of `rows`, in that order (compaction: the live rows). An attribute column that
+    none of them has a value in is dropped: the column of products since deleted or replaced,
+    or of a file's column left empty, does not outlive them."""
     rows = np.asarray(rows, dtype=np.int64)
+    attributes = {name: col.select(rows) for name, col in c.attributes.items()}
     return Catalog(
         strings={name: col.select(rows) for name, col in c.strings.items()},
         brands=np.asarray(c.brands)[rows], brand_vocab=c.brand_vocab,
         breadcrumbs=c.breadcrumbs.select(rows), category_vocab=c.category_vocab,
         price=np.asarray(c.price)[rows],
-        attributes={name: col.select(rows) for name, col in c.attributes.items()},
+        attributes={name: col for name, col in attributes.items() if col.offsets[-1] > 0},
         lookup=c.lookup.select(rows, len(c)), source_rows=np.asarray(c.source_rows)[rows],
         median_price=c.median_price)

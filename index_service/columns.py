@@ -77,8 +77,9 @@ class StringColumn(_NpyArrays):
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(ends - starts, out=offsets[1:])
         data = np.asarray(self.data)
-        return StringColumn(np.concatenate([data[a:b] for a, b in zip(starts, ends)] or
-                                           [np.zeros(0, np.uint8)]), offsets)
+        filled = ends > starts  # empty strings add no bytes (a sparse attribute column)
+        return StringColumn(np.concatenate([data[a:b] for a, b in zip(starts[filled], ends[filled])]
+                                           or [np.zeros(0, np.uint8)]), offsets)
 
 
 

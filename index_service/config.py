@@ -55,7 +55,8 @@ _HELP = {
     "embedder_wait_s": "at start, how long to wait for the embedder to answer",
     "build_batch_size": "texts per Embed call while building",
     "build_concurrency": "Embed calls in flight while building",
-    "build_timeout_s": "deadline of one Embed call while building",
+    "build_timeout_s": "deadline of one Embed call while building, and of an upsert's Embed "
+                       "call when the upsert has no deadline of its own",
     "max_concurrent_rpcs": "calls in flight; more get RESOURCE_EXHAUSTED",
     "grpc_workers": "gRPC worker threads",
     "max_message_bytes": "largest gRPC message",

@@ -4,15 +4,22 @@ A batch is all or nothing: every product is validated first (INVALID_ARGUMENT na
 and nothing is applied), then embedded through the embedder (UNAVAILABLE: nothing applied), then
 given to the store (store.Store.upsert / delete), which acknowledges it once durable: the FAISS
 store's write-ahead log (writes.py), or Milvus's own log.
+
+What a write may put in the catalog is bounded: one product as it will be returned
+(MAX_PRODUCT_BYTES, so that 1,000 fit one reply), attribute names (MAX_ATTRIBUTE_KEY_CHARS, none
+empty) and, where the store keeps attributes as catalog-wide columns (FAISS), the distinct names
+the catalog may hold (MAX_ATTRIBUTE_NAMES).
 """
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import numpy as np
 
 from client.generated.recsys.v1 import index_pb2
 from servekit.errors import FailedPrecondition, InvalidArgument
+from servekit.text import has_content
 
 from .catalog import search_text
 from .catalog_updates import breadcrumb_string
@@ -20,23 +27,44 @@ from .embedder_client import EmbedderClient
 from .store import StoreHolder, WriteResult
 
 MAX_ID_CHARS = 1024
-# One product's encoded size: keeps a page of 1,000 products (ListProducts, Search with k=1000)
-# under the 64 MiB message limit (images and attributes are not bounded by the embedder's limits).
+# One product AS RETURNED (GetProduct, a hit, a ListProducts entry: the Product message the service
+# sends, with its output-only `category` and its price), so that a page of 1,000 of them
+# (ListProducts, Search with k=1000) fits the 64 MiB message limit (the server's
+# --max-message-bytes default and the client's, client/channels.py): a hit or page entry adds at
+# most 16 bytes (field tags, lengths, score, rank), a reply a few dozen, and
+# 1,000 x (65,536 + 16) + 64 = 65,552,064 < 67,108,864 bytes.
 MAX_PRODUCT_BYTES = 64 * 1024
+# The FAISS store keeps each attribute name as a catalog-wide column (catalog.py): a name is at
+# most this long, and a write may not take the catalog over this many distinct names.
+MAX_ATTRIBUTE_KEY_CHARS = 256
+MAX_ATTRIBUTE_NAMES = 1000
 
 
 def product_dict(p: index_pb2.Product) -> dict:
-    """A Product message as the plain fields Snapshot.with_upserts takes."""
-    return {"id": p.id.strip(), "title": p.title, "brand": p.brand, "description": p.description,
-            "price": p.price if p.HasField("price") else None, "categories": list(p.categories),
-            "material": p.material, "color": p.color, "images": list(p.images),
-            "attributes": dict(p.attributes)}
+    """A Product message as the plain fields Snapshot.with_upserts takes, as stored: image URLs
+    stripped (empty URLs dropped), only the attributes with a value, -0.0 as 0.0."""
+    return {"id": p.id, "title": p.title, "brand": p.brand, "description": p.description,
+            "price": p.price + 0.0 if p.HasField("price") else None,
+            "categories": list(p.categories), "material": p.material, "color": p.color,
+            "images": [u.strip() for u in p.images if u.strip()],
+            "attributes": {k: v for k, v in p.attributes.items() if v}}
 
 
 def product_texts(products) -> list[str]:
     """The search texts of Product messages (recipe step 3)."""
     return [search_text(p.title, p.brand, breadcrumb_string(list(p.categories)), p.material,
                         p.color, p.description) for p in products]
+
+
+def returned_product(p: index_pb2.Product) -> index_pb2.Product:
+    """The Product message the service returns for `p` once stored: as stored (product_dict), with
+    the output-only category (the breadcrumb's last level) and a price. An unset price comes back
+    as the catalog's median; a set optional double is 9 bytes whatever its value, so 0.0 sizes it."""
+    fields = product_dict(p)
+    levels = fields["categories"]
+    fields.update(price=0.0 if fields["price"] is None else fields["price"],
+                  category=levels[-1] if levels else "")
+    return index_pb2.Product(**fields)
 
 
 def _check_batch(n: int, limit: int, what: str) -> None:
@@ -46,21 +74,82 @@ def _check_batch(n: int, limit: int, what: str) -> None:
         raise InvalidArgument(f"{what} holds {n} items; at most {limit} per call")
 
 
+def _check_images(name: str, images) -> None:
+    for i, url in enumerate(images):
+        # Surrounding whitespace is stripped (as the catalog reader does). Inside, a control
+        # character is no part of a URL (RFC 3986: percent-encode it), and a newline would read
+        # back as two images (the catalog keeps a product's URLs newline-separated).
+        if any(unicodedata.category(ch) == "Cc" for ch in url.strip()):
+            raise InvalidArgument(f"{name}: images[{i}] holds a control character (e.g. a "
+                                  "newline): send one URL per item, percent-encoded")
+
+
+def _check_attribute_keys(name: str, attributes) -> None:
+    for key in attributes:
+        if not key.strip():
+            raise InvalidArgument(f"{name}: an attribute has an empty name: name every attribute")
+        if len(key) > MAX_ATTRIBUTE_KEY_CHARS:
+            raise InvalidArgument(f"{name}: attribute name {key[:40]!r}... is {len(key)} "
+                                  f"characters; at most {MAX_ATTRIBUTE_KEY_CHARS}")
+
+
+def _check_product(name: str, p: index_pb2.Product) -> None:
+    if not p.id.strip():
+        raise InvalidArgument(f"{name}: id is empty")
+    if p.id != p.id.strip():  # ids match exactly: GetProduct and DeleteProducts would miss it
+        raise InvalidArgument(f"{name}: id has leading or trailing whitespace: send it without")
+    if len(p.id) > MAX_ID_CHARS:
+        raise InvalidArgument(f"{name}: id is longer than {MAX_ID_CHARS} characters")
+    if not has_content(p.title):
+        raise InvalidArgument(f"{name}: title is empty (or only whitespace and invisible "
+                              "characters)")
+    if p.HasField("price") and not (math.isfinite(p.price) and p.price >= 0):
+        raise InvalidArgument(f"{name}: price must be a finite number >= 0, got {p.price}")
+    _check_images(name, p.images)
+    _check_attribute_keys(name, p.attributes)
+    size = returned_product(p).ByteSize()
+    if size > MAX_PRODUCT_BYTES:
+        raise InvalidArgument(f"{name}: {size} bytes as returned, over {MAX_PRODUCT_BYTES} per "
+                              "product (texts, categories, images and attributes together, the "
+                              "breadcrumb's last level counted twice: it is also `category`)")
+
+
 def validate_products(products, limit: int) -> None:
     _check_batch(len(products), limit, "products")
     for i, p in enumerate(products):
-        name = f"products[{i}]" + (f" (id {p.id!r})" if p.id.strip() else "")
-        if not p.id.strip():
-            raise InvalidArgument(f"{name}: id is empty")
-        if len(p.id) > MAX_ID_CHARS:
-            raise InvalidArgument(f"{name}: id is longer than {MAX_ID_CHARS} characters")
-        if not p.title.strip():
-            raise InvalidArgument(f"{name}: title is empty")
-        if p.ByteSize() > MAX_PRODUCT_BYTES:
-            raise InvalidArgument(f"{name}: {p.ByteSize()} bytes encoded, over {MAX_PRODUCT_BYTES} "
-                                  "per product (texts, images and attributes together)")
-        if p.HasField("price") and not (math.isfinite(p.price) and p.price >= 0):
-            raise InvalidArgument(f"{name}: price must be a finite number >= 0, got {p.price}")
+        pid = p.id if len(p.id) <= 100 else p.id[:100] + "..."  # the status keeps 2,000 bytes
+        _check_product(f"products[{i}]" + (f" (id {pid!r})" if p.id.strip() else ""), p)
+
+
+def validate_ids(product_ids: list[str], limit: int) -> None:
+    _check_batch(len(product_ids), limit, "product_ids")
+    for i, product_id in enumerate(product_ids):
+        if not product_id.strip():
+            raise InvalidArgument(f"product_ids[{i}] is empty: send the id of every product to "
+                                  "delete")
+
+
+def check_attribute_names(existing, products) -> None:
+    """Refuse a batch (whole) that would take the catalog over MAX_ATTRIBUTE_NAMES distinct
+    attribute names; `existing`: the names the catalog holds (a set or dict keys)."""
+    new = sorted({key for p in products for key, value in p.attributes.items()
+                  if value and key not in existing})
+    if not new or len(existing) + len(new) <= MAX_ATTRIBUTE_NAMES:
+        return
+    shown = ", ".join(repr(n[:40]) for n in new[:5]) + (f" and {len(new) - 5} more"
+                                                       if len(new) > 5 else "")
+    raise InvalidArgument(
+        f"products: the batch adds {len(new)} attribute names ({shown}) to the "
+        f"{len(existing)} the catalog holds; a catalog holds at most {MAX_ATTRIBUTE_NAMES} "
+        "distinct attribute names: reuse names it has (those of its products' attributes); "
+        "names only deleted products used are freed at the next compaction")
+
+
+def catalog_attribute_names(store):
+    """The attribute names a store keeps as catalog-wide columns: the FAISS store's catalog (its
+    view's snapshot); None for a store that keeps attributes per product (Milvus)."""
+    catalog = getattr(getattr(store.view(), "snap", None), "catalog", None)
+    return None if catalog is None else catalog.attributes.keys()
 
 
 def clean_products(products) -> list[index_pb2.Product]:
@@ -73,21 +162,29 @@ def clean_products(products) -> list[index_pb2.Product]:
 class ProductWrites:
     """Validates and embeds a write, then applies it to the served store."""
 
-    def __init__(self, holder: StoreHolder, embedder: EmbedderClient, *, max_batch_products: int):
+    def __init__(self, holder: StoreHolder, embedder: EmbedderClient, *, max_batch_products: int,
+                 embed_timeout_s: float = 300.0):
         self.holder, self.embedder = holder, embedder
         self.max_batch_products = max_batch_products
+        # A write sent without a deadline may wait this long for its vectors (--build-timeout-s:
+        # it embeds catalog texts, as a build does, not one short query).
+        self.embed_timeout_s = embed_timeout_s
 
     def upsert(self, products, timeout: float | None) -> WriteResult:
         validate_products(products, self.max_batch_products)
         store = self.holder.store  # UNAVAILABLE while starting: before anything is embedded
-        vectors = self.embedder.embed(product_texts(products), timeout=timeout, what="products",
-                                      callers=True)
+        names = catalog_attribute_names(store)
+        if names is not None:
+            check_attribute_names(names, products)
+        vectors = self.embedder.embed(product_texts(products), what="products",
+                                      timeout=self.embed_timeout_s if timeout is None else timeout,
+                                      callers=timeout is not None)
         _check_dimension(vectors, store.dimension)
         return store.upsert(clean_products(products), vectors)
 
     def delete(self, product_ids) -> WriteResult:
         ids = [str(i) for i in product_ids]
-        _check_batch(len(ids), self.max_batch_products, "product_ids")
+        validate_ids(ids, self.max_batch_products)
         return self.holder.store.delete(ids)
 
 

@@ -75,7 +75,8 @@ def serve(config: IndexConfig) -> int:
     core = SearchCore(holder, embedder, max_k=config.max_k,
                       max_batch_products=config.max_batch_products, hybrid=config.hybrid)
     servicer = IndexServicer(core, ProductWrites(holder, embedder,
-                                                 max_batch_products=config.max_batch_products))
+                                                 max_batch_products=config.max_batch_products,
+                                                 embed_timeout_s=config.build_timeout_s))
     server, health, port = start_server(
         service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
         add_servicer=lambda s: index_pb2_grpc.add_IndexServicer_to_server(servicer, s),

@@ -58,7 +58,7 @@ def test_recipe_prices_texts_and_categories(small_csv):
     assert by_id["c3"]["categories"] == ["Home", "Rugs"]
     assert by_id["d4"]["categories"] == ["Kitchen"] and by_id["d4"]["category"] == "Kitchen"
     assert by_id["c3"]["images"] == ["http://x/3.jpg"]
-    assert by_id["c3"]["attributes"] == {"origin": ""}
+    assert by_id["c3"]["attributes"] == {}  # an empty value is no attribute
     assert by_id["b2"]["attributes"] == {"origin": "China"}
 
 

@@ -236,7 +236,7 @@ def test_weighted_hybrid_is_scale_free_on_every_lexical_store(served):
 
 def _product(pid: str, title: str, **fields) -> pb.Product:
     return pb.Product(id=pid, title=title, brand="Testbrand", categories=["Garden", "Benches"],
-                      images=["http://x/1.jpg"], attributes={"size": "L"}, **fields)
+                      images=["http://x/1.jpg"], attributes={"size": "L", "note": ""}, **fields)  # note: empty, never returned
 
 
 def test_an_upsert_is_read_back_at_once(served):
@@ -246,8 +246,7 @@ def test_an_upsert_is_read_back_at_once(served):
         _product(pid, "Teak garden bench with armrests", price=120.0)]), timeout=60)
     assert (reply.upserted, reply.product_count) == (1, before + 1)
     got = served.stub.GetProduct(pb.GetProductRequest(product_id=pid), timeout=30)
-    attributes = {k: v for k, v in got.attributes.items() if v}  # FAISS: the catalog's columns, empty
-    assert (got.title, got.category, got.price, attributes) == (
+    assert (got.title, got.category, got.price, dict(got.attributes)) == (
         "Teak garden bench with armrests", "Benches", 120.0, {"size": "L"})
     top = served.search(query="teak garden bench with armrests", k=3,
                         filter=pb.Filter(brands=["Testbrand"]))
@@ -277,10 +276,13 @@ def test_a_delete_is_gone_at_once(served):
 def test_bad_writes_apply_nothing(served):
     before = served.stub.GetStats(pb.GetStatsRequest(), timeout=30).product_count
     for products, fragment in (([_product("ok-1", "Fine"), pb.Product(id="x", title=" ")], "title is empty"),
-                               ([pb.Product(id="x", title="Mat", price=-1)], "price must be")):
+                               ([pb.Product(id="x", title="Mat", price=-1)], "price must be"),
+                               ([pb.Product(id="x", title="Mat", images=["a\nb"])], "images[0] holds a control")):
         code, details = status_of(lambda: served.stub.UpsertProducts(
             pb.UpsertProductsRequest(products=products), timeout=60))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and fragment in details
+    code, details = status_of(lambda: served.stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=[""]), timeout=60))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "product_ids[0] is empty" in details
     assert served.stub.GetStats(pb.GetStatsRequest(), timeout=30).product_count == before
     code, _ = status_of(lambda: served.stub.GetProduct(pb.GetProductRequest(product_id="ok-1"),
                                                        timeout=30))

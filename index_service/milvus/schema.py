@@ -85,7 +85,7 @@ def to_row(product: dict, vector: np.ndarray, search_text: str | None) -> dict:
     row = {"id": pid, "price": float(product["price"]), "categories": levels,
            "category": levels[-1] if levels else "", VECTOR: np.asarray(vector).tolist(),
            "extra": {"images": list(product.get("images") or []),
-                     "attributes": dict(product.get("attributes") or {})}}
+                     "attributes": _own_attributes(product.get("attributes"))}}
     for name in TEXT_FIELDS:
         if name != "category":
             row[name] = str(product.get(name) or "")
@@ -107,5 +107,11 @@ def from_entity(entity: dict) -> dict:
     product.update(price=float(entity.get("price") or 0.0),
                    categories=list(entity.get("categories") or []),
                    images=list(extra.get("images") or []),
-                   attributes={str(k): str(v) for k, v in (extra.get("attributes") or {}).items()})
+                   attributes=_own_attributes(extra.get("attributes")))
     return product
+
+
+def _own_attributes(attributes: dict | None) -> dict[str, str]:
+    """A product's attributes with a value: an empty one is not stored or returned (proto3 maps:
+    absent means empty), as the FAISS store returns them (Catalog.product)."""
+    return {str(k): str(v) for k, v in (attributes or {}).items() if v not in ("", None)}
