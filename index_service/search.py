@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from servekit.errors import InvalidArgument
+from servekit.text import has_content
 
 from .embedder_client import EmbedderClient
 from .filters import FilterSpec
@@ -103,8 +104,9 @@ class SearchCore:
             if mode != MODE_SEMANTIC:
                 raise InvalidArgument(f"vector search works in MODE_SEMANTIC only, not {MODE_NAMES[mode]}")
             return
-        if not query.strip():
-            raise InvalidArgument("query is empty: give a query text (or a vector)")
+        if not has_content(query):
+            raise InvalidArgument("query is empty (or only whitespace and invisible characters): "
+                                  "give a query text (or a vector)")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidArgument(f"query is {len(query)} characters long; at most "
                                   f"{MAX_QUERY_CHARS} are allowed")
@@ -202,13 +204,14 @@ def _similar_ids(product_id: str, product_ids: list[str]) -> list[str]:
         if not product_id:
             raise InvalidArgument("product_id is empty (or give several in product_ids)")
         return [product_id]
-    if len(product_ids) > MAX_SIMILAR_IDS:
-        raise InvalidArgument(f"product_ids holds {len(product_ids)} ids; at most "
-                              f"{MAX_SIMILAR_IDS}")
     empty = [i for i, pid in enumerate(product_ids) if not pid]
     if empty:
         raise InvalidArgument(f"product_ids[{empty[0]}] is empty")
-    return list(dict.fromkeys(product_ids))
+    distinct = list(dict.fromkeys(product_ids))  # a repeated id counts once
+    if len(distinct) > MAX_SIMILAR_IDS:
+        raise InvalidArgument(f"product_ids holds {len(distinct)} distinct ids; at most "
+                              f"{MAX_SIMILAR_IDS}")
+    return distinct
 
 
 def _mean_direction(vectors: np.ndarray) -> np.ndarray:

@@ -221,6 +221,7 @@ def test_search_by_vector(stub, reference):
 BAD = [
     ("empty query", lambda s: search(s, query="", k=5), "query is empty"),
     ("blank query", lambda s: search(s, query="  \n", k=5), "query is empty"),
+    ("invisible query", lambda s: search(s, query="\u200b\x00", k=5), "invisible characters"),
     ("huge query", lambda s: search(s, query="x" * 10_001, k=5), "10000"),
     ("k zero", lambda s: search(s, query="chair", k=0), "k must be between 1 and 1000"),
     ("k negative", lambda s: search(s, query="chair", k=-3), "k must be between 1 and 1000"),
