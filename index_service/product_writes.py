@@ -7,8 +7,9 @@ store's write-ahead log (writes.py), or Milvus's own log.
 
 What a write may put in the catalog is bounded: one product as it will be returned
 (MAX_PRODUCT_BYTES, so that 1,000 fit one reply), attribute names (MAX_ATTRIBUTE_KEY_CHARS, none
-empty) and, where the store keeps attributes as catalog-wide columns (FAISS), the distinct names
-the catalog may hold (MAX_ATTRIBUTE_NAMES).
+empty) and, where the store keeps attributes as catalog-wide columns (FAISS: checked by its
+writer under the write lock, writes.py), the distinct names the catalog may hold
+(MAX_ATTRIBUTE_NAMES).
 """
 from __future__ import annotations
 
@@ -145,15 +146,8 @@ def check_attribute_names(existing, products) -> None:
         "names only deleted products used are freed at the next compaction")
 
 
-def catalog_attribute_names(store):
-    """The attribute names a store keeps as catalog-wide columns: the FAISS store's catalog (its
-    view's snapshot); None for a store that keeps attributes per product (Milvus)."""
-    catalog = getattr(getattr(store.view(), "snap", None), "catalog", None)
-    return None if catalog is None else catalog.attributes.keys()
-
-
 def clean_products(products) -> list[index_pb2.Product]:
-    """The products as stored: ids stripped, output-only fields (category) dropped, an unset
+    """The products as stored (product_dict): output-only fields (category) dropped, an unset
     price left unset (the catalog's median applies)."""
     return [index_pb2.Product(**{k: v for k, v in product_dict(p).items() if v is not None})
             for p in products]
@@ -173,9 +167,6 @@ class ProductWrites:
     def upsert(self, products, timeout: float | None) -> WriteResult:
         validate_products(products, self.max_batch_products)
         store = self.holder.store  # UNAVAILABLE while starting: before anything is embedded
-        names = catalog_attribute_names(store)
-        if names is not None:
-            check_attribute_names(names, products)
         vectors = self.embedder.embed(product_texts(products), what="products",
                                       timeout=self.embed_timeout_s if timeout is None else timeout,
                                       callers=timeout is not None)

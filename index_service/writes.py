@@ -22,7 +22,7 @@ import numpy as np
 from servekit.errors import Unavailable
 
 from .embedder_client import EmbedderClient
-from .product_writes import product_dict, product_texts
+from .product_writes import check_attribute_names, product_dict, product_texts
 from .snapshot import ServedState, Snapshot
 from .wal import WalError, WriteAheadLog
 from .wal_codec import decode_delete, decode_upsert, encode_delete, encode_upsert
@@ -40,7 +40,8 @@ class CatalogWriter:
     def upsert(self, products, vectors: np.ndarray) -> tuple[int, int, int]:
         """Validated, cleaned products (product_writes.clean_products) and their vectors ->
         (products written, products in the catalog after, WAL sequence)."""
-        with self.state.write_lock:
+        with self.state.write_lock:  # checked here, so that concurrent writes cannot overshoot it
+            check_attribute_names(self.state.snapshot.catalog.attributes.keys(), products)
             seq = self._append("upsert", encode_upsert(products, vectors))
             new = self.state.snapshot.with_upserts([product_dict(p) for p in products], vectors,
                                                    seq)
