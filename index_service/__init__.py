@@ -12,7 +12,8 @@ Layers (one job per module):
              search), writes.py (the FAISS store's writes), wal.py (the write-ahead log),
              wal_format.py (its file format and crash recovery), wal_codec.py (its payloads),
              compaction.py (folds the log into fresh artifacts), compaction_schedule.py (when
-             it is due), catalog_updates.py (catalogs from upserted products)
+             it is due), catalog_updates.py (catalogs from upserted products), row_maps.py
+             (earlier builds' rows in the build served now: page tokens across compactions)
   data       catalog.py (the column store), catalog_reader.py (a catalog file -> Catalog, the
              app's recipe), catalog_files/ (CSV with its delimiter, JSON Lines, Parquet -> one
              table of strings), columns.py (compact string storage), vectors/ (FAISS backends),

@@ -9,6 +9,8 @@ Layout (one directory per build; CURRENT names the one being served):
     DIR/build-<id>/catalog/           the catalog as loaded (columnar .npy files + catalog.json)
     DIR/build-<id>/lexical.npz        the TF-IDF model (MODE_LEXICAL / MODE_HYBRID)
     DIR/build-<id>/build_report.txt   what the build did: counts, repeats, skipped rows by line
+    DIR/build-<id>/row_map.npz        (compacted builds) how the rows of the builds before map to
+                                      this one's, for ListProducts page tokens (row_maps.RowMaps)
 
 A build is written into DIR/.tmp-<id>/, every file fsynced, the directory renamed to build-<id>,
 then CURRENT is replaced (write, fsync, rename). A crash at any point leaves CURRENT naming the
@@ -42,6 +44,7 @@ EMBEDDINGS_FILE = "embeddings.npy"
 CATALOG_DIR = "catalog"
 LEXICAL_FILE = "lexical.npz"
 REPORT_FILE = "build_report.txt"
+ROW_MAP_FILE = "row_map.npz"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -108,15 +111,18 @@ def write_build(data_dir: Path, manifest: dict, write_files: Callable[[Path], No
 
 
 def write_served_build(data_dir: Path, manifest: dict, *, index, embeddings: np.ndarray, catalog,
-                       lexical, report: str) -> tuple[Path, dict]:
+                       lexical, report: str, row_maps=None) -> tuple[Path, dict]:
     """Write what a snapshot serves - the vector index, its embeddings, the catalog, the lexical
-    model and a report - as one atomic build (`write_build`). Returns (directory, manifest)."""
+    model, a report and (compaction) the row maps from the builds before (row_maps.RowMaps) - as
+    one atomic build (`write_build`). Returns (directory, manifest)."""
     def write_files(tmp: Path) -> None:
         index.save(tmp / INDEX_FILE)
         np.save(tmp / EMBEDDINGS_FILE, np.ascontiguousarray(embeddings, dtype=np.float32))
         catalog.save(tmp / CATALOG_DIR)
         lexical.save(tmp / LEXICAL_FILE)
         (tmp / REPORT_FILE).write_text(report)
+        if row_maps is not None:
+            row_maps.save(tmp / ROW_MAP_FILE)
 
     build_dir = write_build(data_dir, manifest, write_files)
     return build_dir, json.loads((build_dir / MANIFEST).read_text())

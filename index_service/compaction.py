@@ -13,6 +13,11 @@ is S seconds old) and at clean shutdown:
 4. serves the new build: loaded from disk, the writes logged after N (while it was built) applied
    on top under the write lock, swapped in.
 
+Step 2 also writes how the old build's rows map to the new build's (row_maps.RowMap, from the
+snapshot of step 1; step 4's replay appends the later writes in the order the old build had
+them), with the maps of the compactions before it (row_maps.RowMaps): a ListProducts page token
+names a build and a row of it, and continues where it left off across compactions and restarts.
+
 A crash between any two steps loses nothing and applies nothing twice: on start the artifacts'
 `wal_sequence` says which records they hold, and replay applies only later ones (by seq). The
 work runs off the request path: searches keep reading the previous snapshot and never wait on a
@@ -65,8 +70,10 @@ def write_compacted(data_dir: Path, snap: Snapshot) -> tuple[Path, dict]:
               f"catalog: {manifest.get('catalog_path')}\nmodel: {manifest.get('model_name')}\n"
               f"lexical vocabulary: {lexical.vocabulary_size} terms (refitted)\n")
 
+    row_maps = snap.row_maps.then(snap) if snap.build_id else None
     return artifacts.write_served_build(data_dir, manifest, index=index, embeddings=embeddings,
-                                        catalog=catalog, lexical=lexical, report=report)
+                                        catalog=catalog, lexical=lexical, report=report,
+                                        row_maps=row_maps)
 
 
 class Compactor:

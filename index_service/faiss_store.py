@@ -4,28 +4,55 @@ opened by startup.py).
 
 A view is one immutable Snapshot: a call reads it alone, never waits for a writer and never sees
 half of a write. Ranking keys are catalog rows; ties and ListProducts follow catalog order.
+
+ListProducts page tokens: "p2:<build id>:<row>", the first row of the next page in that build.
+Rows are stable within a build; a token of an earlier build is carried over by the row maps
+compaction records (Snapshot.row_from), or refused with FAILED_PRECONDITION (start the listing
+again) when the snapshot has no map from its build. A token of the older form "p1:<row>" (no
+build named) is read as before: a row of the build served now. A row past the end of the catalog
+is an empty last page.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from servekit.errors import NotFound
+from servekit.errors import FailedPrecondition, NotFound
 
 from .compaction import Compactor
 from .filters import FilterSpec, allowed_mask
+from .row_maps import MAX_ROW_MAPS
 from .snapshot import ServedState, Snapshot
 from .store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_page_token,
                     encode_page_token, no_products_message)
 from .wal import WriteAheadLog
 from .writes import CatalogWriter
 
-_TOKEN_PREFIX = "p1:"
+# After "p": "1:<row>" (a row of the build served now) or "2:<build id>:<row>"; build ids are
+# artifacts.write_build's (time and hex digits); at most 40 digits of row (int() stays cheap).
+_TOKEN_PREFIX = "p"
+_TOKEN = re.compile(r"1:([0-9]{1,40})|2:([0-9A-Za-z-]{0,64}):([0-9]{1,40})")
+UNMAPPABLE_TOKEN = ("page_token belongs to an earlier build of the catalog that this server can "
+                    "no longer map to the one it serves (rebuilt since, or more than "
+                    f"{MAX_ROW_MAPS} compactions ago): start the listing again with an empty "
+                    "page_token")
 
 
-def is_row_number(value: str) -> bool:
-    """ASCII digits only: str.isdigit() alone also takes "²" (which int() refuses) and other
-    scripts' digits, none of which a token of ours holds."""
-    return value.isascii() and value.isdigit()
+def start_row(snap: Snapshot, page_token: str) -> int:
+    """The row of `snap` where the page of `page_token` starts (at most len(snap.catalog): a row
+    past the end is an empty last page); InvalidArgument for a token this store did not issue,
+    FailedPrecondition for one of a build `snap` cannot map."""
+    if not page_token:
+        return 0
+    match = _TOKEN.fullmatch(decode_page_token(_TOKEN_PREFIX, page_token, _TOKEN.fullmatch))
+    if match[1] is not None:
+        row = int(match[1])
+    else:
+        row = snap.row_from(match[2], int(match[3]))
+        if row is None:
+            raise FailedPrecondition(UNMAPPABLE_TOKEN)
+    return min(row, len(snap.catalog))
 
 
 class FaissView(StoreView):
@@ -85,16 +112,16 @@ class FaissView(StoreView):
         return self.snap.catalog.product(self._row(product_id))
 
     def page(self, page_size: int, page_token: str) -> ProductPage:
-        start = int(decode_page_token(_TOKEN_PREFIX, page_token, is_row_number)) if page_token else 0
         snap = self.snap
-        n = len(snap.catalog)
+        start = start_row(snap, page_token)
         if snap.live is None:
-            rows = np.arange(min(start, n), min(start + page_size + 1, n))
+            rows = np.arange(start, min(start + page_size + 1, len(snap.catalog)))
         else:
             rows = np.flatnonzero(snap.live[start:])[:page_size + 1] + start
         more = len(rows) > page_size
         rows = rows[:page_size]
-        token = encode_page_token(_TOKEN_PREFIX, str(int(rows[-1]) + 1)) if more else ""
+        token = (encode_page_token(_TOKEN_PREFIX, f"2:{snap.build_id}:{int(rows[-1]) + 1}")
+                 if more else "")
         return ProductPage(self.products(rows), token, snap.product_count)
 
 

@@ -15,6 +15,12 @@ FAISS indexes inside a published snapshot are never mutated (FAISS is not safe f
 writes and reads): `VectorIndex.with_added` leaves the built index as it is and puts the new rows
 in a small array (folded into a copy of the index past `MAX_LAYER_ROWS`). Deleted and replaced
 rows stay in the arrays, masked by `live`, until compaction writes fresh artifacts of `live_rows()`.
+
+Rows are stable within one build (deletes mask, upserts append), so a ListProducts page token is
+(build id, row). Compaction renumbers rows: it records a RowMap from the old build's rows to the
+new build's, and the new build holds the maps of the last MAX_ROW_MAPS compactions (row_maps.py:
+saved in its directory, so that they outlive a restart) to carry a token of an earlier build over
+(`row_from`).
 """
 from __future__ import annotations
 
@@ -32,8 +38,8 @@ from .catalog import Catalog
 from .catalog_updates import concat, products_catalog
 from .columns import load_mapped
 from .lexical import LexicalIndex
+from .row_maps import RowMaps
 from .vectors import VectorIndex
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -45,6 +51,8 @@ class Snapshot:
     live: np.ndarray | None = None
     # Writes applied since the artifacts were built (the WAL's sequence).
     sequence: int = 0
+    # How rows of the builds this one was compacted from map to its rows (page tokens).
+    row_maps: RowMaps = RowMaps()
 
     @classmethod
     def load(cls, build_dir: Path, manifest: dict, search_params: dict) -> "Snapshot":
@@ -56,7 +64,18 @@ class Snapshot:
                                      embeddings, params)
         return cls(catalog=Catalog.load(build_dir / artifacts.CATALOG_DIR), vectors=index,
                    lexical=LexicalIndex.load(build_dir / artifacts.LEXICAL_FILE), manifest=manifest,
-                   sequence=int(manifest.get("wal_sequence", 0)))
+                   sequence=int(manifest.get("wal_sequence", 0)),
+                   row_maps=RowMaps.load(build_dir / artifacts.ROW_MAP_FILE))
+
+    @property
+    def build_id(self) -> str:
+        return str(self.manifest.get("build_id", ""))
+
+    def row_from(self, build_id: str, row: int) -> int | None:
+        """Row `row` of build `build_id` (a page token's) as a row of this snapshot's build: the
+        same row or, through the row maps, the row it became (a deleted row: the next live
+        one's). None when this snapshot has no map from that build."""
+        return row if build_id == self.build_id else self.row_maps.row(build_id, row)
 
     @property
     def product_count(self) -> int:

@@ -82,9 +82,9 @@ class Service:
         return None if row is None else snap.catalog.product(row)["title"]
 
 
-@pytest.fixture
-def service(tmp_path):
-    catalog, _ = read_catalog(write_tiny_csv(tmp_path / "tiny.csv"))
+def serving(tmp_path, rows=TINY_ROWS):
+    """A Service on a first build of `rows` (tiny-CSV rows) in tmp_path/data; stopped after."""
+    catalog, _ = read_catalog(write_tiny_csv(tmp_path / "tiny.csv", rows))
     vecs = FakeEmbedder().embed(catalog.search_texts())
     first = Snapshot(catalog=catalog, vectors=vectors.create("flat", DIM).build(vecs),
                      lexical=LexicalIndex().fit(catalog.search_texts()),
@@ -96,6 +96,11 @@ def service(tmp_path):
     yield svc
     svc.compactor.stop(final=False)
     svc.wal.close()
+
+
+@pytest.fixture
+def service(tmp_path):
+    yield from serving(tmp_path)
 
 
 def product(pid, title):
