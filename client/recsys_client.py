@@ -51,11 +51,13 @@ class RecsysClient:
 
     index, embedder: gRPC targets ("host:port", "dns:///host:port"). The embedder is only used by
         embed() and model_info(); search goes through the index service, which calls the embedder.
-    timeout: default deadline of every call, in seconds; each method takes `timeout=` to override.
+    timeout: default deadline of every call, in seconds (upsert: at least UPSERT_TIMEOUT_S); each
+        method takes `timeout=` to override.
     retry: how gRPC retries UNAVAILABLE (RetryPolicy(max_attempts=1) turns retries off).
     tls_ca: PEM file (or bytes) of the CA that signed the servers' certificates: TLS when given.
     credentials: grpc.ChannelCredentials for TLS instead of tls_ca (e.g. mutual TLS:
-        client.access.ClientTls(ca, cert, key).credentials()).
+        `from recsys_client.access import ClientTls`, then ClientTls(ca, cert, key).credentials(),
+        or grpc.ssl_channel_credentials(ca, key, cert)).
     tls_server_name: the name to check the servers' certificates against, if not the target host.
     token: sent with every call as `authorization: Bearer <token>`.
     """
