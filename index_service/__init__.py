@@ -5,7 +5,8 @@ Layers (one job per module):
              config.py (IndexConfig: flags and INDEX_* environment)
   core       search.py (validation, query vectors, ranking, pagination), product_writes.py
              (UpsertProducts / DeleteProducts: validation, embedding), filters.py (Filter ->
-             FilterSpec -> row mask), fusion.py (hybrid: RRF or weighted fusion)
+             FilterSpec -> row mask), fusion.py (hybrid: RRF or weighted fusion),
+             search_limits.py (a page's limits: the offset, Milvus's hits per search)
   stores     store.py (the interface the core calls), faiss_store.py (the embedded store: the
              modules below), milvus/ (the Milvus store: its own package map)
   faiss      snapshot.py (the immutable served state, swapped atomically), lexical.py (TF-IDF

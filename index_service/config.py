@@ -14,6 +14,7 @@ from servekit.flags import config_from_args
 
 from .catalog_files.base import delimiter_option
 from .fusion import FUSIONS, MAX_CANDIDATES, HybridDefaults
+from .search_limits import MAX_OFFSET, MILVUS_MAX_TOPK
 
 MIB = 1024 * 1024
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -256,6 +257,10 @@ class IndexConfig:
             return "--milvus-timeout-s and --milvus-retry-s must be > 0"
         if self.milvus_token and self.milvus_token_file:
             return "give --milvus-token or --milvus-token-file, not both"
+        if self.max_k + MAX_OFFSET > MILVUS_MAX_TOPK:
+            return (f"--max-k {self.max_k}: with offsets up to {MAX_OFFSET}, a page could need "
+                    f"{self.max_k + MAX_OFFSET} hits, over the {MILVUS_MAX_TOPK} one Milvus "
+                    f"search returns: use --max-k {MILVUS_MAX_TOPK - MAX_OFFSET} or less")
         return None
 
     @property

@@ -18,12 +18,12 @@ from servekit.text import has_content
 from .embedder_client import EmbedderClient
 from .filters import FilterSpec
 from .fusion import HybridDefaults, HybridParams, candidate_depth, fuse_search
+from .search_limits import MAX_OFFSET
 from .store import ProductPage, Ranked, StoreHolder, StoreView
 
 MODE_UNSPECIFIED, MODE_SEMANTIC, MODE_LEXICAL, MODE_HYBRID = 0, 1, 2, 3
 MODE_NAMES = {MODE_SEMANTIC: "MODE_SEMANTIC", MODE_LEXICAL: "MODE_LEXICAL", MODE_HYBRID: "MODE_HYBRID"}
 MAX_QUERY_CHARS = 10_000
-MAX_OFFSET = 10_000
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 MAX_SIMILAR_IDS = 100  # SimilarProductsRequest.product_ids
 MAX_HNSW_EF, MAX_IVF_NPROBE = 4096, 65536

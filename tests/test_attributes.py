@@ -80,6 +80,15 @@ def test_the_milvus_store_keeps_and_returns_only_non_empty_attributes():
     assert schema.from_entity(written_before)["attributes"] == {"a": "1"}
 
 
+def test_the_milvus_json_bound_counts_utf8_bytes_not_ascii_escapes():
+    """12,000 CJK characters are 36,000 UTF-8 bytes (Milvus takes them) but 72,000 as \\uXXXX
+    escapes: the row was refused (and the upsert answered INTERNAL)."""
+    product = {"id": "cjk", "title": "Lamp", "price": 1.0, "attributes": {"note": "\u5546" * 12000}}
+    assert schema.to_row(product, np.zeros(4), None)["extra"]["attributes"]["note"][:1] == "\u5546"
+    with pytest.raises(schema.RowError, match="images and attributes over 65535 bytes"):
+        schema.to_row({**product, "attributes": {"note": "\u5546" * 22000}}, np.zeros(4), None)
+
+
 # -- what a write may do: validation -----------------------------------------------------------
 
 def refused(products) -> str:

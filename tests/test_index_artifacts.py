@@ -69,13 +69,18 @@ def test_config_flags_env_and_errors(capsys):
 def test_the_milvus_store_gets_every_general_check_too(capsys):
     milvus = ["--catalog", "c", "--store", "milvus"]
     assert IndexConfig.from_args(milvus, {}).store == "milvus"  # no --data-dir needed
+    assert IndexConfig.from_args(milvus + ["--max-k", "6384"], {}).max_k == 6384
+    assert IndexConfig.from_args(["--catalog", "c", "--data-dir", "d", "--max-k", "10000"],
+                                 {}).max_k == 10000  # FAISS: no such cap
     for argv, message in [(milvus + ["--max-k", "0"], "--max-k"),
                           (milvus + ["--grace-s", "-1"], "--grace-s"),
                           (milvus + ["--port", "70000"], "ports"),
                           (milvus + ["--milvus-consistency", "Eventually"], "--milvus-consistency"),
                           (milvus + ["--milvus-index-type", "ivf"], "--milvus-index-type"),
                           (milvus + ["--milvus-collection", "9bad-name"], "--milvus-collection"),
-                          (milvus + ["--milvus-token", "t", "--milvus-token-file", "f"], "not both")]:
+                          (milvus + ["--milvus-token", "t", "--milvus-token-file", "f"], "not both"),
+                          # offset + k past Milvus's 16,384 hits per search: pages cut short
+                          (milvus + ["--max-k", "6385"], "use --max-k 6384 or less")]:
         with pytest.raises(SystemExit):
             IndexConfig.from_args(argv, {})
         assert message in capsys.readouterr().err, argv

@@ -1,7 +1,8 @@
 """The Milvus store's own promises, with real processes: a restarted replica does not re-embed, two
 replicas on one Milvus answer alike and see each other's writes, another catalog is refused,
-Milvus unreachable at start is waited for, and Milvus killed while serving costs UNAVAILABLE
-answers (within their deadline), not a restart, and no acknowledged write."""
+Milvus unreachable at start is waited for, Milvus killed while serving costs UNAVAILABLE
+answers (within their deadline), not a restart, and no acknowledged write; filter values and ids
+are values, never expression syntax."""
 from __future__ import annotations
 
 import time
@@ -11,6 +12,7 @@ import grpc
 import pytest
 
 from client.generated.recsys.v1 import index_pb2 as pb
+from index_service.store import encode_page_token
 from tests import milvus_server
 from tests.procs import ServiceProcess, free_port, health_status
 from tests.test_index_support import (TINY_ROWS, embed_calls, index_stub, status_of,
@@ -196,6 +198,53 @@ def test_filter_values_are_quoted_not_pasted(shared_embedder, shared_milvus, tmp
         for i, brand in enumerate(ODD_BRANDS):
             assert search_ids(stub, "oak desk", filter=pb.Filter(brands=[brand])) == [f"odd{i}"]
             assert search_ids(stub, "oak desk", filter=pb.Filter(brands=[brand + "x"])) == []
+    finally:
+        assert replica.terminate() == 0
+
+
+ODD_IDS = ["kid's-chair", 'q"2', "q\\3", "x'] or id not in ['", 'x"] or id not in ["']
+
+
+@pytest.mark.parametrize("server", ["milvus", "milvus-lite"])
+def test_ids_are_values_not_expression_syntax(shared_embedder, request, tmp_path, server):
+    """Ids reach Milvus quoted: one holding a quote or a backslash is read, found like and deleted
+    like any other, and a crafted one (an expression fragment) matches nothing else: it once
+    emptied the whole collection in one DeleteProducts."""
+    uri = (request.getfixturevalue("shared_milvus").uri if server == "milvus"
+           else str(tmp_path / "lite.db"))
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"), uri,
+                            collection_name(), "--milvus-index-type", "flat")
+    stub = index_stub(replica)
+    try:
+        before = stub.GetStats(pb.GetStatsRequest(), timeout=30).product_count
+        deleted = stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=ODD_IDS[3:]), timeout=60)
+        assert (deleted.deleted, list(deleted.not_found)) == (0, ODD_IDS[3:])
+        for crafted in ODD_IDS[3:]:
+            code, _ = status_of(lambda: stub.GetProduct(pb.GetProductRequest(product_id=crafted),
+                                                        timeout=30))
+            assert code == grpc.StatusCode.NOT_FOUND
+        stub.UpsertProducts(pb.UpsertProductsRequest(products=[
+            pb.Product(id=pid, title=f"Oak desk number {i}") for i, pid in enumerate(ODD_IDS)]),
+            timeout=60)
+        for pid in ODD_IDS:
+            assert stub.GetProduct(pb.GetProductRequest(product_id=pid), timeout=30).id == pid
+        like = stub.SimilarProducts(pb.SimilarProductsRequest(product_ids=ODD_IDS[:2], k=3),
+                                    timeout=30)
+        assert len(like.hits) == 3 and not {h.product.id for h in like.hits} & set(ODD_IDS[:2])
+        deleted = stub.DeleteProducts(pb.DeleteProductsRequest(product_ids=ODD_IDS), timeout=60)
+        assert (deleted.deleted, deleted.product_count) == (len(ODD_IDS), before)
+        for edited in ("m1:", "m1:" + "x" * 1025):  # no id of ours: not a token we issued
+            token = encode_page_token("", edited)
+            code, _ = status_of(lambda: stub.ListProducts(pb.ListProductsRequest(
+                page_token=token), timeout=30))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT, edited[:8]
+        # 64,000 bytes as a Product, 72,000 as the row's JSON: over Milvus's bound, the caller's to
+        # fix (it was INTERNAL)
+        many = {f"k{i:04d}": "vvvvv" for i in range(4000)}
+        code, details = status_of(lambda: stub.UpsertProducts(pb.UpsertProductsRequest(
+            products=[pb.Product(id="wide", title="Wide", attributes=many)]), timeout=60))
+        assert (code, "images and attributes over 65535 bytes" in details) == (
+            grpc.StatusCode.INVALID_ARGUMENT, True), details
     finally:
         assert replica.terminate() == 0
 

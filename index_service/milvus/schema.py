@@ -93,7 +93,9 @@ def to_row(product: dict, vector: np.ndarray, search_text: str | None) -> dict:
         raise RowError(f"product {pid!r}: {len(levels)} category levels; at most {MAX_LEVELS}")
     for name, value in [(n, row[n]) for n in TEXT_FIELDS] + [("a category", c) for c in levels]:
         _check_text(pid, name, value)
-    if len(json.dumps(row["extra"]).encode("utf-8")) > MAX_VARCHAR:
+    # The JSON's UTF-8 size: with json.dumps's default \uXXXX escapes a CJK character counted 6
+    # bytes, not its 3, and valid products were refused.
+    if len(json.dumps(row["extra"], ensure_ascii=False).encode("utf-8")) > MAX_VARCHAR:
         raise RowError(f"product {pid!r}: images and attributes over {MAX_VARCHAR} bytes")
     if search_text is not None:  # derived, never returned: the BM25 input is cut, not refused
         row[SEARCH_TEXT] = search_text.encode("utf-8")[:MAX_VARCHAR].decode("utf-8", "ignore")

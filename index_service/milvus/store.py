@@ -16,18 +16,19 @@ import numpy as np
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from servekit.errors import FailedPrecondition, NotFound
+from servekit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from ..filters import FilterSpec
-from ..product_writes import product_dict, product_texts
+from ..product_writes import MAX_ID_CHARS, product_dict, product_texts
+from ..search_limits import MILVUS_MAX_TOPK
 from ..store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_page_token,
                      encode_page_token, no_products_message)
 from . import schema
 from .errors import MilvusCalls
-from .expressions import filter_expression, quote
+from .expressions import filter_expression, ids_expression, quote
 from .watch import HealthWatch
 
-MAX_TOPK = 16_384           # Milvus's limit on one search's hits
+MAX_TOPK = MILVUS_MAX_TOPK  # Milvus's limit on one search's hits
 PREFETCH_PRODUCTS = 100     # rankings this short bring their products along (one round trip)
 _TOKEN_PREFIX = "m1:"
 
@@ -82,8 +83,11 @@ class MilvusStore(Store):
         median = float(self.info.get("median_price", 0.0))
         texts = product_texts(products) if self.bm25 else [None] * len(products)
         last = {p.id: i for i, p in enumerate(products)}  # within a batch the last one wins
-        rows = [schema.to_row(_priced(product_dict(products[i]), median), vectors[i], texts[i])
-                for i in sorted(last.values())]
+        try:
+            rows = [schema.to_row(_priced(product_dict(products[i]), median), vectors[i],
+                                  texts[i]) for i in sorted(last.values())]
+        except schema.RowError as exc:  # a field over Milvus's bounds: the caller's to fix
+            raise InvalidArgument(f"{exc}: nothing of the batch was written") from None
         with self.calls.failures("write the products"):
             self.client.upsert(self.collection, rows, timeout=self.calls.timeout())
         return WriteResult(len(rows), self.count(), 0)
@@ -92,7 +96,8 @@ class MilvusStore(Store):
         found = set(self.view().existing(list(dict.fromkeys(product_ids))))
         if found:
             with self.calls.failures("delete the products"):
-                self.client.delete(self.collection, ids=sorted(found), timeout=self.calls.timeout())
+                self.client.delete(self.collection, filter=ids_expression(sorted(found)),
+                                   timeout=self.calls.timeout())
         not_found = tuple(i for i in dict.fromkeys(product_ids) if i not in found)
         # A Strong read waits until Milvus has applied the delete, so that this replica's
         # Session reads see it from now on: a delete's reply carries no timestamp that Session
@@ -116,6 +121,11 @@ class MilvusStore(Store):
 
 class CollectionNotLoaded(Exception):
     """Milvus answers, but the collection cannot be queried yet."""
+
+
+def _is_id(value: str) -> bool:
+    """What a page token of ours holds: the last id listed (1 to MAX_ID_CHARS characters)."""
+    return 0 < len(value) <= MAX_ID_CHARS
 
 
 def _priced(product: dict, median: float) -> dict:
@@ -169,10 +179,13 @@ class MilvusView(StoreView):
         return Ranked(ranked.keys, np.abs(ranked.scores))
 
     def _get(self, ids: list[str], fields: list[str], what: str) -> list[dict]:
+        # A query on a quoted `id in [...]`, not client.get(ids=...): pymilvus pastes those ids
+        # into the expression unescaped, so an id holding a quote broke the call, and a crafted
+        # one ("x'] or id not in ['") matched the whole collection (a delete emptied it).
         with self.calls.failures(what):
-            return self.client.get(self.store.collection, ids=ids, output_fields=fields,
-                                   timeout=self.calls.timeout(),
-                                   consistency_level=self.store.consistency)
+            return self.client.query(self.store.collection, filter=ids_expression(ids),
+                                     output_fields=fields, timeout=self.calls.timeout(),
+                                     consistency_level=self.store.consistency)
 
     def existing(self, ids: list[str]) -> list[str]:
         return [row["id"] for row in self._get(ids, ["id"], "look the products up")] if ids else []
@@ -200,7 +213,7 @@ class MilvusView(StoreView):
         return schema.from_entity(rows[0])
 
     def page(self, page_size: int, page_token: str) -> ProductPage:
-        after = decode_page_token(_TOKEN_PREFIX, page_token) if page_token else None
+        after = decode_page_token(_TOKEN_PREFIX, page_token, _is_id) if page_token else None
         expression = f"id > {quote(after)}" if after is not None else 'id >= ""'
         with self.calls.failures("list the products"):
             # iterator: the server returns the rows in primary-key order, as pymilvus's query
