@@ -26,7 +26,7 @@ from ..store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_
 from . import schema
 from .errors import MilvusCalls
 from .expressions import filter_expression, ids_expression, quote
-from .watch import HealthWatch
+from .watch import HealthWatch, search_probe
 
 MAX_TOPK = MILVUS_MAX_TOPK  # Milvus's limit on one search's hits
 PREFETCH_PRODUCTS = 100     # rankings this short bring their products along (one round trip)
@@ -49,7 +49,8 @@ class MilvusStore(Store):
     def start(self) -> None:
         if self.on_health is not None:
             self._watch = HealthWatch(self.check_loaded, self.on_health,
-                                      what=f"the Milvus server at {self.calls.uri}")
+                                      what=f"the Milvus server at {self.calls.uri}",
+                                      read=search_probe(self))
             self._watch.start()
 
     def check_loaded(self) -> None:
