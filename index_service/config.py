@@ -88,8 +88,9 @@ _HELP = {
     "milvus_consistency": "Session (read-your-writes on this replica; other replicas within "
                           "~0.2 s), Bounded (staleness up to Milvus's bound, 5 s by default) or "
                           "Strong (every write, ~200 ms per query on Milvus 2.3)",
-    "milvus_index_type": "the collection's vector index: hnsw (uses --hnsw-m, "
-                         "--hnsw-ef-construction, --hnsw-ef-search) or flat (exact)",
+    "milvus_index_type": "the vector index of a collection this replica creates: hnsw (uses "
+                         "--hnsw-m, --hnsw-ef-construction, --hnsw-ef-search) or flat (exact); "
+                         "an existing collection's must match",
     "milvus_timeout_s": "deadline of one Milvus call (shortened to the caller's deadline)",
     "milvus_retry_s": "at start, seconds between attempts to reach Milvus (retried until it answers)",
     "hybrid_fusion": "how MODE_HYBRID fuses the semantic and lexical rankings when a request "

@@ -45,7 +45,8 @@ def shared_milvus(tmp_path_factory) -> milvus_server.MilvusServer:
 # defaults up, and kept by a restart) or a milvus-lite one: under pytest-xdist they all run on one
 # worker, one after another, as without xdist.
 MILVUS_MODULES = {"test_milvus_store.py", "test_store_contract.py", "test_compose_env.py",
-                  "test_bench.py", "test_milvus_faults.py"}
+                  "test_bench.py", "test_milvus_faults.py",
+                  "test_milvus_startup.py", "test_milvus_lease.py"}
 
 
 def xdist_scope(nodeid: str) -> str:

@@ -10,7 +10,12 @@ collection, fill it on the very first start, and return the store to serve.
 - The same, from another catalog or model: refused with one line (as the FAISS store refuses
   another model), since other replicas serve it.
 - Empty, or left half-filled by a replica that died: filled here (ingest.py) while other
-  replicas wait for the record to say "ready".
+  replicas wait for the record to say "ready". The filler renews its claim for the whole fill
+  (build_info.Lease); one taken over after a long silence writes nothing more and refuses.
+- Gone while its record says "ready" (dropped by hand): filled again when the record is this
+  replica's catalog and model (the record is stale); another's: refused (its replicas may run).
+- Not empty but without a build record: refused (what it was built from is unknown).
+- A vector index other than --milvus-index-type: refused, naming both.
 """
 from __future__ import annotations
 
@@ -26,20 +31,22 @@ from pymilvus import MilvusClient
 from servekit.errors import Unavailable
 
 from .. import artifacts
-from ..catalog_source import catalog_settings, catalog_vectors, embedder_model, read_catalog_file
+from ..catalog_source import catalog_settings, embedder_model
 from ..config import IndexConfig
 from ..embedder_client import EmbedderClient
 from ..startup_plan import StartupError
 from . import build_info, schema
 from .errors import MilvusCalls
-from .ingest import write_catalog
+from .ingest import create_collection, fill_catalog
 from .store import MilvusStore
 
 log = logging.getLogger("index_service.milvus")
 logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its failures reach us as exceptions
 STALE_S = 60.0       # a filler silent for this long has died: take over
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = 5.0    # a filler renews its claim this often, all through the fill
 WAIT_POLL_S = 2.0
+CLAIM_S = 0.5        # two claims at once: the last write wins, the other replica waits
+SERVE, WAIT, FILL = "serve", "wait", "fill"
 
 
 @dataclass(frozen=True)
@@ -113,67 +120,121 @@ def _open(config: IndexConfig, embedder: EmbedderClient, target: Target,
     with calls.failures(f"prepare the collection {collection}"):
         build_info.ensure(client, collection, timeout)
         info = _settle(client, calls, config, embedder, target, version, progress)
-        fields = _fields(client, collection, target.dimension)
+        fields, kind = _describe(client, config, target.dimension)
+        index_type = served_index(config, kind)
         client.load_collection(collection, timeout=max(timeout, 120.0))
     log.info("Milvus %s at %s: collection %s ready (%s index, BM25 %s)", version,
-             config.milvus_uri, collection, config.milvus_index_type,
+             config.milvus_uri, collection, index_type,
              "yes" if schema.SPARSE in fields else "no: MODE_LEXICAL/HYBRID answer FAILED_PRECONDITION")
     return MilvusStore(client, calls, collection=collection, info=info,
                        consistency=config.milvus_consistency,
-                       index_type=config.milvus_index_type, ef_search=config.hnsw_ef_search,
+                       index_type=index_type, ef_search=config.hnsw_ef_search,
                        bm25=schema.SPARSE in fields, server_version=version)
 
 
-def _version(version: str) -> tuple[int, int]:
-    digits = [int(part) for part in "".join(c if c in "0123456789" else " " for c in version).split()[:2]]
-    return (digits[0], digits[1]) if len(digits) == 2 else (0, 0)
-
-
-def has_bm25(version: str) -> bool:
-    """Milvus >= 2.5 and milvus-lite >= 3 have BM25 full-text search; 2.3/2.4 do not."""
-    return _version(version) >= ((3, 0) if version.startswith("milvus_lite") else (2, 5))
-
-
-def has_inverted_index(version: str) -> bool:
-    """Milvus >= 2.4 and milvus-lite index scalars with INVERTED (lite with nothing else)."""
-    return version.startswith("milvus_lite") or _version(version) >= (2, 4)
-
-
-def _fields(client: MilvusClient, collection: str, dimension: int) -> set[str]:
-    """The collection's field names; StartupError when it is not one of ours."""
-    description = client.describe_collection(collection)
+def _describe(client: MilvusClient, config: IndexConfig, dimension: int) -> tuple[set[str], str]:
+    """The collection's field names and its vector index type as Milvus names it ("HNSW");
+    StartupError when it is not one of ours."""
+    collection = config.milvus_collection
+    description = client.describe_collection(collection, timeout=config.milvus_timeout_s)
     fields = {f["name"]: f for f in description["fields"]}
     vector = fields.get(schema.VECTOR)
     missing = [name for name in schema.PRODUCT_FIELDS if name not in fields]
-    if missing or vector is None or int(vector["params"].get("dim", 0)) != dimension:
+    indexes = client.list_indexes(collection, field_name=schema.VECTOR) if vector else []
+    if missing or vector is None or int(vector["params"].get("dim", 0)) != dimension \
+            or not indexes:
         raise StartupError(f"the Milvus collection {collection} is not a recsys catalog of "
                            f"dimension {dimension} (fields: {', '.join(fields)}): choose another "
                            "--milvus-collection")
-    return set(fields)
+    kind = client.describe_index(collection, indexes[0], timeout=config.milvus_timeout_s)
+    return set(fields), str(kind.get("index_type", "?"))
+
+
+def served_index(config: IndexConfig, kind: str) -> str:
+    """The index type to serve ("hnsw", "flat"): the collection's, which must be the flag's."""
+    if kind.lower() == config.milvus_index_type:
+        return kind.lower()
+    fix = (f"start it with --milvus-index-type {kind.lower()} (the index is chosen when the "
+           "collection is created), " if kind.lower() in ("hnsw", "flat") else "")
+    raise StartupError(
+        f"refusing to serve: the Milvus collection {config.milvus_collection} at "
+        f"{config.milvus_uri} has a {kind} vector index, but this replica was started with "
+        f"--milvus-index-type {config.milvus_index_type}: {fix}choose another "
+        "--milvus-collection, or drop the collection (and its _build companion) to rebuild it")
+
+
+def next_step(info: dict | None, target: Target, config: IndexConfig, *, exists: bool,
+              now: float) -> str:
+    """SERVE, WAIT (another replica is filling) or FILL, for this build record and whether the
+    collection exists; StartupError when this replica must not serve it."""
+    if info and info.get("status") == "ready":
+        if (other := target.differs(info)) is not None:
+            raise StartupError(_refusal(config, target, other, gone=not exists))
+        return SERVE if exists else FILL  # gone: the record is stale, and ours: fill it again
+    if info and info.get("owner") != target.owner \
+            and now - float(info.get("heartbeat", 0)) < STALE_S:
+        return WAIT
+    return FILL
 
 
 def _settle(client, calls, config, embedder, target, version, progress) -> dict:
     """Wait until the collection holds a ready build of `target`, filling it if nobody does."""
+    collection, timeout = config.milvus_collection, config.milvus_timeout_s
     while True:
-        info = build_info.read(client, config.milvus_collection, config.milvus_timeout_s)
-        if info and info.get("status") == "ready":
-            if (other := target.differs(info)) is not None:
-                raise StartupError(_refusal(config, target, other))
+        info = build_info.read(client, collection, timeout)
+        exists = client.has_collection(collection, timeout=timeout)
+        step = next_step(info, target, config, exists=exists, now=time.time())
+        if step == SERVE:
             _log_runtime_change(info, target)
             return info
-        filler_alive = (info and info.get("owner") != target.owner
-                        and time.time() - float(info.get("heartbeat", 0)) < STALE_S)
-        if filler_alive:
+        if step == WAIT:
             log.info("waiting for %s, which is filling %s (%s products written)", info["owner"],
-                     config.milvus_collection, info.get("written", 0))
+                     collection, info.get("written", 0))
             time.sleep(WAIT_POLL_S)
             continue
-        if info and info.get("owner") != target.owner:
-            log.warning("%s was left half-filled by %s (silent for over %g s): filling it here",
-                        config.milvus_collection, info.get("owner"), STALE_S)
+        if not _may_fill(client, config, target, info, exists):
+            continue
         filled = _fill(client, calls, config, embedder, target, version, progress, info)
         if filled is not None:
             return filled
+
+
+def _may_fill(client, config: IndexConfig, target: Target, info: dict | None,
+              exists: bool) -> bool:
+    """Before claiming anything: refuse a collection this replica would fill into that holds
+    products of unknown origin or another index; False when the record changed meanwhile."""
+    collection, timeout = config.milvus_collection, config.milvus_timeout_s
+    if exists and (info is None or target.differs(info) is None):  # kept, and filled into
+        _, kind = _describe(client, config, target.dimension)
+        if info is None and (count := _row_count(client, config)) > 0:
+            if build_info.read(client, collection, timeout) is not None:
+                return False  # a replica claimed it meanwhile: settle again
+            raise StartupError(unrecorded_refusal(config, count))
+        served_index(config, kind)
+    if info and info.get("status") == "ready":
+        log.warning("%s is gone, but its build record says it was filled from this catalog and "
+                    "model: filling it again", collection)
+    elif info and info.get("owner") != target.owner:
+        log.warning("%s was left half-filled by %s (silent for over %g s): filling it here",
+                    collection, info.get("owner"), STALE_S)
+    return True
+
+
+def _row_count(client, config: IndexConfig) -> int:
+    collection, timeout = config.milvus_collection, config.milvus_timeout_s
+    client.load_collection(collection, timeout=max(timeout, 120.0))
+    rows = client.query(collection, filter="", output_fields=["count(*)"],
+                        consistency_level="Strong", timeout=max(timeout, 30.0))
+    return int(rows[0]["count(*)"])
+
+
+def unrecorded_refusal(config: IndexConfig, count: int) -> str:
+    collection = config.milvus_collection
+    return (f"refusing to serve: the Milvus collection {collection} at {config.milvus_uri} "
+            f"holds {count} products but has no build record ({build_info.companion(collection)}"
+            " is missing or empty), so what it was built from is unknown and it is neither "
+            f"served nor filled from {config.catalog}: drop the collection to rebuild it from "
+            "this catalog, or choose another --milvus-collection")
 
 
 def _log_runtime_change(info: dict, target: Target) -> None:
@@ -183,9 +244,12 @@ def _log_runtime_change(info: dict, target: Target) -> None:
                     "vectors stay compatible (cosine >= 0.999), no refill", *built, *target.runtime)
 
 
-def _refusal(config: IndexConfig, target: Target, theirs: str) -> str:
+def _refusal(config: IndexConfig, target: Target, theirs: str, gone: bool = False) -> str:
+    where = (f"was built from {theirs} (the collection is gone; its {config.milvus_collection}"
+             "_build record remains, and replicas of that catalog may still run)" if gone else
+             f"was built from {theirs}")
     return (f"refusing to serve: the Milvus collection {config.milvus_collection} at "
-            f"{config.milvus_uri} was built from {theirs}, but this replica has catalog "
+            f"{config.milvus_uri} {where}, but this replica has catalog "
             f"{config.catalog} (sha256 {target.catalog_sha256[:12]}..., columns "
             f"{target.columns}) and the embedder's model {target.model_name!r} (dimension "
             f"{target.dimension}); point --catalog/--columns/--embedder at the collection's, "
@@ -199,53 +263,27 @@ def _fill(client, calls, config, embedder, target, version, progress, previous) 
     record = {"status": "filling", "owner": target.owner, "catalog_sha256": target.catalog_sha256,
               "columns": target.columns, "model_name": target.model_name,
               "dimension": target.dimension, "heartbeat": time.time(), "written": 0}
-    build_info.write(client, collection, record, timeout)
-    time.sleep(0.5)  # two claims at once: the last write wins, the other replica waits
-    if (build_info.read(client, collection, timeout) or {}).get("owner") != target.owner:
+    takeover = bool(previous) and previous.get("status") == "filling" \
+        and previous.get("owner") != target.owner
+    # Taking over a silent filler: wait over a heartbeat, so that one still alive (paused, cut
+    # off from Milvus) has read this claim and stopped, or has renewed its own and keeps it.
+    if not build_info.claim(client, collection, record, previous, timeout,
+                            2 * HEARTBEAT_S if takeover else CLAIM_S):
         return None
-    if previous is not None and target.differs(previous) and client.has_collection(collection):
-        client.drop_collection(collection, timeout=timeout)  # never served: another catalog's
-    _create(client, config, target.dimension, version)
-    bm25 = schema.SPARSE in _fields(client, collection, target.dimension)
-    catalog, report = read_catalog_file(config, target.columns)
-    vectors, source = catalog_vectors(config, embedder, catalog, report, target.dimension,
-                                      progress)
-    beat = _Heartbeat(client, collection, record, timeout)
-    write_catalog(client, calls, collection, catalog, vectors, bm25=bm25, progress=progress,
-                  heartbeat=beat)
-    ready = {**record, "status": "ready", "heartbeat": time.time(), "written": len(catalog),
-             "median_price": catalog.median_price, "embeddings_source": source,
-             "catalog_format": report.catalog_format, "csv_delimiter": report.csv_delimiter,
-             "embedder_backend": target.runtime[0], "embedder_precision": target.runtime[1],
-             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-             "catalog_path": str(Path(config.catalog).resolve())}
-    build_info.write(client, collection, ready, timeout)
-    log.info("filled %s with %d products (%s)", collection, len(catalog), source)
+    lease = build_info.Lease(client, collection, record, timeout, beat_s=HEARTBEAT_S,
+                             stale_s=STALE_S).start()
+    try:
+        if previous is not None and target.differs(previous) \
+                and client.has_collection(collection, timeout=timeout):
+            lease.beat(0)  # still ours: the filler taken over has stopped
+            client.drop_collection(collection, timeout=timeout)  # never served: another catalog's
+        create_collection(client, config, target.dimension, version)
+        fields, _ = _describe(client, config, target.dimension)
+        ready = fill_catalog(client, calls, config, embedder, lease, bm25=schema.SPARSE in fields,
+                             runtime=target.runtime, progress=progress)
+        lease.finish(ready)
+    finally:
+        lease.stop()
+    log.info("filled %s with %d products (%s)", collection, ready["written"],
+             ready["embeddings_source"])
     return ready
-
-
-def _create(client: MilvusClient, config: IndexConfig, dimension: int, version: str) -> None:
-    collection, bm25 = config.milvus_collection, has_bm25(version)
-    if client.has_collection(collection, timeout=config.milvus_timeout_s):
-        return
-    client.create_collection(
-        collection, schema=schema.collection_schema(dimension, bm25=bm25),
-        index_params=schema.index_params(
-            client, config.milvus_index_type,
-            {"m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction}, bm25=bm25,
-            inverted=has_inverted_index(version)),
-        consistency_level=config.milvus_consistency, timeout=max(config.milvus_timeout_s, 60.0))
-
-
-class _Heartbeat:
-    """Called between write batches: refreshes the build record every HEARTBEAT_S."""
-
-    def __init__(self, client, collection: str, record: dict, timeout: float):
-        self.client, self.collection, self.record, self.timeout = client, collection, record, timeout
-        self.last = time.monotonic()
-
-    def __call__(self, written: int) -> None:
-        if time.monotonic() - self.last >= HEARTBEAT_S:
-            self.record.update(heartbeat=time.time(), written=written)
-            build_info.write(self.client, self.collection, self.record, self.timeout)
-            self.last = time.monotonic()
