@@ -72,8 +72,12 @@ def serve(config: EmbedderConfig) -> None:
         server.stop(0)  # no lingering listener when the model cannot load
         raise
     servicer.attach(backend, batcher)
-    health.set_serving(True)
-    log.info("serving %s (dim %d, max_seq_length %d, backend %s %s) on %s:%d", backend.model_name,
-             backend.dimension, backend.max_seq_length, backend.backend_name, backend.precision,
-             config.host, port)
-    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=batcher.stop)
+
+    def on_ready():
+        health.set_serving(True)
+        log.info("serving %s (dim %d, max_seq_length %d, backend %s %s) on %s:%d",
+                 backend.model_name, backend.dimension, backend.max_seq_length,
+                 backend.backend_name, backend.precision, config.host, port)
+
+    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=batcher.stop,
+                       on_ready=on_ready)

@@ -97,12 +97,14 @@ def serve(config: IndexConfig) -> int:
         return 2
     holder.set(store)
     store.start()  # compaction (FAISS) or health following Milvus, in the background
-    health.set_serving(True)
-    _log_serving(store, f"{config.host}:{port}")
+
+    def on_ready():
+        health.set_serving(True)
+        _log_serving(store, f"{config.host}:{port}")
 
     def on_stop():
         store.close()  # FAISS: compacts the log into fresh artifacts, then closes it
         embedder.close()
 
-    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=on_stop)
+    serve_until_signal(server, health, grace_s=config.grace_s, on_stop=on_stop, on_ready=on_ready)
     return 0

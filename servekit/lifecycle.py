@@ -52,9 +52,10 @@ def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials 
 
 
 def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
-                       on_stop=None) -> None:
+                       on_stop=None, on_ready=None) -> None:
     """Block until SIGTERM/SIGINT, then: NOT_SERVING, drain in-flight calls for up to grace_s,
-    run `on_stop`, return. The server must already be started."""
+    run `on_stop`, return. The server must already be started. `on_ready` (set SERVING) runs
+    once the handlers are in place, so that a SIGTERM right after SERVING drains, not kills."""
     stopping = threading.Event()
 
     def _stop(signum, _frame):
@@ -67,6 +68,8 @@ def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if on_ready is not None:
+        on_ready()
     server.wait_for_termination()
     if on_stop is not None:
         on_stop()
