@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 
 import grpc
@@ -155,13 +156,24 @@ def test_a_filler_taken_over_writes_nothing_more_and_refuses(pausable_embedder, 
     collection = collection_name()
     replica = start_replica(pausable_embedder, write_tiny_csv(tmp_path / "a.csv"),
                             shared_milvus.uri, collection, wait=False)
+    taking = threading.Event()
+
+    def live_taker(claim):  # a live new owner renews its claim, as a real one does
+        while not taking.wait(0.5):
+            build_info.write(admin, collection, {**claim, "owner": "elsewhere:1",
+                                                 "heartbeat": time.time()}, 10.0)
+
     try:
         with paused_while_filling(pausable_embedder, admin, collection, replica) as claim:
             wait_for(lambda: "embedding 10 products" in replica.output(), 60, "embedding")
-            taker = {**claim, "owner": "elsewhere:1", "heartbeat": time.time()}
-            build_info.write(admin, collection, taker, 10.0)
+            build_info.write(admin, collection, {**claim, "owner": "elsewhere:1",
+                                                 "heartbeat": time.time()}, 10.0)
+            threading.Thread(target=live_taker, args=(claim,), daemon=True).start()
             time.sleep(startup.HEARTBEAT_S + 2)  # the filler's next renewal reads the record
-        line = refusal(replica)
+        try:
+            line = refusal(replica)
+        finally:
+            taking.set()
         assert "elsewhere:1" in line and collection in line, line
         assert record(admin, collection)["owner"] == "elsewhere:1"  # never written over
         assert rows(admin, collection) == 0                          # nothing written
