@@ -29,6 +29,7 @@ from index_service.store import StoreHolder
 from index_service.wal import WriteAheadLog
 from index_service.writes import CatalogWriter
 from servekit.errors import InvalidArgument
+from tests.test_compaction import FakeEmbedder
 from tests.test_index_support import write_tiny_csv
 
 DIM = 16
@@ -182,12 +183,6 @@ def test_a_page_of_1000_products_at_the_limit_fits_one_message():
 
 
 # -- through the FAISS store's write path (real log, snapshot and compaction) -------------------
-
-class FakeEmbedder:
-    def embed(self, texts, *, timeout=None, what="texts", callers=False):
-        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=DIM) for t in texts]
-        return vectors.normalize(np.array(rows, dtype=np.float32))
-
 
 @pytest.fixture
 def faiss(tmp_path):

@@ -33,7 +33,7 @@ N = len(TINY_ROWS)
 class FakeEmbedder:
     """Deterministic vectors from the text (the embedder is not under test here)."""
 
-    def embed(self, texts, *, timeout=None, what="texts"):
+    def embed(self, texts, *, timeout=None, what="texts", callers=False):
         rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=DIM) for t in texts]
         return vectors.normalize(np.array(rows, dtype=np.float32))
 
