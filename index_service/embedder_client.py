@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -35,6 +37,7 @@ CACHE_HITS = Counter("index_query_cache_hits_total", "Query vectors served from 
 CACHE_MISSES = Counter("index_query_cache_misses_total", "Query vectors that needed the embedder")
 EMBED_CALLS = Counter("index_embed_calls_total", "Embed calls to the embedder, by outcome", ["code"])
 
+_WHITESPACE = re.compile(r"\s+")
 _SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
@@ -77,6 +80,16 @@ class QueryCache:
                 self._items.popitem(last=False)
 
 
+def fit_text(text: str, max_chars: int | None) -> str:
+    """`text` within max_chars characters: a longer one has its runs of whitespace made single
+    spaces (the tokenizer splits words at any run alike), then is cut. The model reads its first
+    max_seq_length (256) tokens only, about 1,500 characters of ordinary text: a cut at the
+    embedder's default 20,000 lies far past them and leaves the vector as it was."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return _WHITESPACE.sub(" ", text)[:max_chars]
+
+
 class EmbedderClient:
     def __init__(self, target: str, *, display: str, timeout_s: float, cache_size: int,
                  max_message_bytes: int = 64 * 1024 * 1024,
@@ -84,6 +97,9 @@ class EmbedderClient:
         self.target, self.display, self.timeout_s = target, display, timeout_s
         self._credentials = credentials
         self.cache = QueryCache(cache_size)
+        # The embedder's limits (ModelInfo), once model_info() has been asked: see embed().
+        self.max_chars_per_text: int | None = None
+        self.max_texts_per_request: int | None = None
         options = [
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -160,18 +176,32 @@ class EmbedderClient:
                                            wait_for_ready=wait_for_ready)
         except grpc.RpcError as exc:
             raise self._error(exc, "model info request") from None
+        self.max_chars_per_text = int(info.max_chars_per_text) or None
+        self.max_texts_per_request = int(info.max_texts_per_request) or None
         return EmbedderModel(info.model_name, int(info.dimension), info.backend, info.precision)
 
     def embed(self, texts: list[str], *, timeout: float | None = None, what: str = "texts",
               callers: bool = False) -> np.ndarray:
         """Normalized float32 vectors, one row per text, in order, within `timeout` seconds
-        (None: --embed-timeout-s); `callers`: the timeout is what our caller's deadline left."""
+        (None: --embed-timeout-s); `callers`: the timeout is what our caller's deadline left.
+        Within the embedder's limits (known once model_info has been asked): a text longer than
+        its max_chars_per_text is cut (fit_text), more texts than its max_texts_per_request go
+        in several calls, one after the other, within the same `timeout`."""
         limit = timeout or self.timeout_s
+        texts = [fit_text(t, self.max_chars_per_text) for t in texts]
+        step = self.max_texts_per_request or max(1, len(texts))
+        deadline = time.monotonic() + limit
+        parts = [self._embed_call(texts[i:i + step], max(0.001, deadline - time.monotonic()),
+                                  what, callers and timeout is not None)
+                 for i in range(0, len(texts), step)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _embed_call(self, texts: list[str], limit: float, what: str, callers: bool) -> np.ndarray:
         try:
             reply = self._stub.Embed(embedder_pb2.EmbedRequest(texts=texts, normalize=True),
                                      timeout=limit, wait_for_ready=False)
         except grpc.RpcError as exc:
-            raise self._error(exc, what, limit, callers and timeout is not None) from None
+            raise self._error(exc, what, limit, callers) from None
         EMBED_CALLS.labels("OK").inc()
         if len(reply.embeddings) != len(texts):
             raise Unavailable(f"the embedder at {self.display} answered {len(reply.embeddings)} "
