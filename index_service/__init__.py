@@ -4,7 +4,8 @@ Layers (one job per module):
   transport  servicer.py (proto <-> core), server.py / __main__.py (process, health, signals),
              config.py (IndexConfig: flags and INDEX_* environment)
   core       search.py (validation, query vectors, ranking, pagination), product_writes.py
-             (UpsertProducts / DeleteProducts: validation, embedding), filters.py (Filter ->
+             (UpsertProducts / DeleteProducts: validation, embedding), product_limits.py (what
+             one product may be, from a write or a catalog file), filters.py (Filter ->
              FilterSpec -> row mask), fusion.py (hybrid: RRF or weighted fusion),
              search_limits.py (a page's limits: the offset, Milvus's hits per search)
   stores     store.py (the interface the core calls), faiss_store.py (the embedded store: the

@@ -18,8 +18,9 @@ literal, "['Home', 'Lamps']", the form of the sample catalog (and of upserted pr
 
 Ids: the `uniq_id` column (or the column mapped to `id`), else a stable hash of the row. A repeated
 id: the last row's data wins, at the position of the id's first row; repeats are counted. A row
-without a title is skipped and reported with its line number (row number, for Parquet). Nothing
-else is dropped.
+without a title is skipped and reported with its line number (row number, for Parquet), and so is
+a row the service could not hold (product_limits.py: an id over 1,024 characters, a product over
+64 KiB as returned). Nothing else is dropped.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .catalog import TEXT_FIELDS, Catalog, assemble
 from .catalog_files import CatalogError, RawTable, delimiter_name, read_table
 from .catalog_files.base import DELIMITERS
 from .catalog_updates import breadcrumb_string
+from .product_limits import rows_within_limits
 
 FIELDS = ("id", "title", "brand", "description", "price", "categories", "material", "color", "images")
 DEFAULT_COLUMNS = {f: f for f in FIELDS} | {"id": "uniq_id"}
@@ -146,7 +148,9 @@ class LoadReport:
 
 
 def _row_hash(frame: pd.DataFrame) -> list[str]:
-    joined = frame.astype(str).agg("\x1f".join, axis=1) if len(frame.columns) else pd.Series([], dtype=str)
+    if not len(frame.columns) or not len(frame):  # agg on no rows would answer the column names
+        return []
+    joined = frame.astype(str).agg("\x1f".join, axis=1)
     return [hashlib.sha256(v.encode("utf-8", "surrogatepass")).hexdigest()[:16] for v in joined]
 
 
@@ -200,14 +204,24 @@ def _ids(frame: pd.DataFrame, id_column: str, report: LoadReport) -> list[str]:
     return ids
 
 
+def _skipper(table: RawTable, report: LoadReport):
+    """skip(row, reason): report a row left out, with its line (row) number."""
+    positions: list = []
+
+    def skip(r: int, reason: str) -> None:
+        if not positions:
+            positions.append(table.positions())
+        line = positions[0][r] if r < len(positions[0]) else r + 2
+        report.skipped_rows.append((int(line), reason))
+    return skip
+
+
 def _titled_rows(table: RawTable, titles: pd.Series, report: LoadReport) -> np.ndarray:
     """Rows with a title; the others are reported with their line (row) numbers."""
     has_title = titles.str.strip().ne("").to_numpy()
-    if not has_title.all():
-        positions = table.positions()
-        for r in np.flatnonzero(~has_title):
-            line = positions[r] if r < len(positions) else r + 2
-            report.skipped_rows.append((int(line), "no title"))
+    skip = _skipper(table, report)
+    for r in np.flatnonzero(~has_title):
+        skip(int(r), "no title")
     return np.flatnonzero(has_title)
 
 
@@ -261,16 +275,22 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None,
 
     prices = _filled_prices(column("price"), report)
     ids = _ids(frame, mapping["id"], report)
-    rows = _last_of_each_id(_titled_rows(table, column("title"), report), ids, report)
-    taken = {fld: column(fld).to_numpy()[rows].tolist() for fld in TEXT_FIELDS}
     mapped = set(mapping.values()) | set(levels)
     report.attribute_columns = [c for c in present if c not in mapped]
+    texts = {fld: column(fld).tolist() for fld in (*TEXT_FIELDS, "images")}
+    attributes = {c: frame[c].tolist() for c in report.attribute_columns}
+    fitting = rows_within_limits(
+        _titled_rows(table, column("title"), report), ids, texts,
+        lambda r: parse_breadcrumb(texts["categories"][r]), lambda r: parse_images(texts["images"][r]),
+        attributes, prices, _skipper(table, report))
+    rows = _last_of_each_id(fitting, ids, report)
+    taken = {fld: [texts[fld][r] for r in rows] for fld in TEXT_FIELDS}
     unique = {raw: parse_breadcrumb(raw) for raw in set(taken["categories"])}
     catalog = assemble(
         ids=[ids[r] for r in rows], texts=taken,
-        images=[parse_images(v) for v in column("images").to_numpy()[rows].tolist()],
+        images=[parse_images(texts["images"][r]) for r in rows],
         breadcrumbs=[unique[raw] for raw in taken["categories"]],
         price=prices[rows].astype(np.float64),
-        attributes={c: frame[c].to_numpy()[rows].tolist() for c in report.attribute_columns},
+        attributes={c: [values[r] for r in rows] for c, values in attributes.items()},
         source_rows=rows.astype(np.int64), median_price=report.median_price)
     return catalog, report

@@ -5,8 +5,8 @@ and nothing is applied), then embedded through the embedder (UNAVAILABLE: nothin
 given to the store (store.Store.upsert / delete), which acknowledges it once durable: the FAISS
 store's write-ahead log (writes.py), or Milvus's own log.
 
-What a write may put in the catalog is bounded: one product as it will be returned
-(MAX_PRODUCT_BYTES, so that 1,000 fit one reply), attribute names (MAX_ATTRIBUTE_KEY_CHARS, none
+What a write may put in the catalog is bounded (product_limits.py): one product as it will be
+returned (MAX_PRODUCT_BYTES, so that 1,000 fit one reply), attribute names (MAX_ATTRIBUTE_KEY_CHARS, none
 empty) and, where the store keeps attributes as catalog-wide columns (FAISS: checked by its
 writer under the write lock, writes.py), the distinct names the catalog may hold
 (MAX_ATTRIBUTE_NAMES).
@@ -25,20 +25,9 @@ from servekit.text import has_content
 from .catalog import search_text
 from .catalog_updates import breadcrumb_string
 from .embedder_client import EmbedderClient
+from .product_limits import (MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTE_NAMES, MAX_ID_CHARS,
+                             MAX_PRODUCT_BYTES)
 from .store import StoreHolder, WriteResult
-
-MAX_ID_CHARS = 1024
-# One product AS RETURNED (GetProduct, a hit, a ListProducts entry: the Product message the service
-# sends, with its output-only `category` and its price), so that a page of 1,000 of them
-# (ListProducts, Search with k=1000) fits the 64 MiB message limit (the server's
-# --max-message-bytes default and the client's, client/channels.py): a hit or page entry adds at
-# most 16 bytes (field tags, lengths, score, rank), a reply a few dozen, and
-# 1,000 x (65,536 + 16) + 64 = 65,552,064 < 67,108,864 bytes.
-MAX_PRODUCT_BYTES = 64 * 1024
-# The FAISS store keeps each attribute name as a catalog-wide column (catalog.py): a name is at
-# most this long, and a write may not take the catalog over this many distinct names.
-MAX_ATTRIBUTE_KEY_CHARS = 256
-MAX_ATTRIBUTE_NAMES = 1000
 
 
 def product_dict(p: index_pb2.Product) -> dict:

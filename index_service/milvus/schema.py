@@ -19,7 +19,7 @@ import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 MAX_VARCHAR = 65_535
-MAX_ID_BYTES = 4_096      # 1,024 characters (product_writes.MAX_ID_CHARS) of up to 4 bytes
+MAX_ID_BYTES = 4_096      # 1,024 characters (product_limits.MAX_ID_CHARS) of up to 4 bytes
 MAX_LEVELS = 4_096
 TEXT_FIELDS = ("title", "brand", "description", "category", "material", "color")
 # What a product read back needs (the vector and the BM25 input stay on the server).

@@ -19,7 +19,8 @@ from pymilvus.exceptions import MilvusException
 from servekit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 from ..filters import FilterSpec
-from ..product_writes import MAX_ID_CHARS, product_dict, product_texts
+from ..product_limits import MAX_ID_CHARS
+from ..product_writes import product_dict, product_texts
 from ..search_limits import MILVUS_MAX_TOPK
 from ..store import (ProductPage, Ranked, Store, StoreView, WriteResult, decode_page_token,
                      encode_page_token, no_products_message)
