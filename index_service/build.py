@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,11 +27,15 @@ from .lexical import LexicalIndex
 
 log = logging.getLogger(__name__)
 RETRIES = 3
+CHECK_S = 1.0  # embed_all's `check`: how often, at least, while batches are out
 
 
 def embed_all(client: EmbedderClient, texts: list[str], *, dimension: int, batch_size: int,
-              concurrency: int, timeout_s: float, progress: bool = True) -> np.ndarray:
-    """(len(texts), dimension) normalized float32 vectors, in the order of `texts`."""
+              concurrency: int, timeout_s: float, progress: bool = True,
+              check: Callable[[], None] | None = None) -> np.ndarray:
+    """(len(texts), dimension) normalized float32 vectors, in the order of `texts`. `check`, if
+    given, is called at least every CHECK_S seconds while batches are out, and may raise to give
+    the work up: no batch is sent after it, and calls under way are left to end on their own."""
     out = np.zeros((len(texts), dimension), dtype=np.float32)
     order = np.argsort([len(t) for t in texts], kind="stable")
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -47,29 +52,32 @@ def embed_all(client: EmbedderClient, texts: list[str], *, dimension: int, batch
 
     bar = tqdm(total=len(texts), unit="text", desc="embedding catalog", disable=not progress,
                mininterval=1.0, smoothing=0.1)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="embed") as pool:
-        pending, queue = set(), iter(batches)
-        try:
-            while True:
-                while len(pending) < concurrency * 2:
-                    rows = next(queue, None)
-                    if rows is None:
-                        break
-                    pending.add(pool.submit(run, rows))
-                if not pending:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="embed")
+    pending, queue, finished = set(), iter(batches), False
+    try:
+        while True:
+            while len(pending) < concurrency * 2:
+                rows = next(queue, None)
+                if rows is None:
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    rows, vecs = future.result()
-                    if vecs.shape[1] != dimension:
-                        raise Unavailable(f"the embedder answered vectors of dimension {vecs.shape[1]},"
-                                          f" expected {dimension}")
-                    out[rows] = vecs
-                    bar.update(len(rows))
-        finally:
-            for future in pending:
-                future.cancel()
-            bar.close()
+                pending.add(pool.submit(run, rows))
+            if not pending:
+                break
+            done, pending = wait(pending, timeout=CHECK_S if check else None,
+                                 return_when=FIRST_COMPLETED)
+            if check:
+                check()
+            for future in done:
+                rows, vecs = future.result()
+                if vecs.shape[1] != dimension:
+                    raise Unavailable(f"the embedder answered vectors of dimension {vecs.shape[1]},"
+                                      f" expected {dimension}")
+                out[rows] = vecs
+                bar.update(len(rows))
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
+        bar.close()
     return out
 
 

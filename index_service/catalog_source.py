@@ -5,6 +5,7 @@ StartupError naming what to fix (the service prints it and exits 2).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +68,25 @@ def imported_vectors(config: IndexConfig, catalog: Catalog, report: LoadReport,
 
 
 def embedded_vectors(config: IndexConfig, embedder: EmbedderClient, catalog: Catalog,
-                     dimension: int, progress: bool) -> np.ndarray:
-    """Every product's search text embedded through the embedder (the build's batching)."""
+                     dimension: int, progress: bool,
+                     check: Callable[[], None] | None = None) -> np.ndarray:
+    """Every product's search text embedded through the embedder (the build's batching);
+    `check` may raise to give the embedding up (build.embed_all)."""
     log.info("embedding %d products through the embedder at %s", len(catalog), embedder.display)
     try:
         return embed_all(embedder, catalog.search_texts(), dimension=dimension,
                          batch_size=config.build_batch_size, concurrency=config.build_concurrency,
-                         timeout_s=config.build_timeout_s, progress=progress)
+                         timeout_s=config.build_timeout_s, progress=progress, check=check)
     except ServiceError as exc:
         raise StartupError(f"build failed: {exc.message}") from None
 
 
 def catalog_vectors(config: IndexConfig, embedder: EmbedderClient, catalog: Catalog,
-                    report: LoadReport, dimension: int, progress: bool) -> tuple[np.ndarray, str]:
-    """(vectors in catalog order, where they came from): --embeddings imported, else embedded."""
+                    report: LoadReport, dimension: int, progress: bool,
+                    check: Callable[[], None] | None = None) -> tuple[np.ndarray, str]:
+    """(vectors in catalog order, where they came from): --embeddings imported, else embedded
+    (`check`: see embedded_vectors)."""
     if config.embeddings:
         return (imported_vectors(config, catalog, report, dimension),
                 f"imported from {config.embeddings}")
-    return embedded_vectors(config, embedder, catalog, dimension, progress), "embedder"
+    return embedded_vectors(config, embedder, catalog, dimension, progress, check), "embedder"

@@ -152,7 +152,8 @@ def test_the_fill_heartbeat_goes_on_while_the_embedder_is_paused(pausable_embedd
 def test_a_filler_taken_over_writes_nothing_more_and_refuses(pausable_embedder, shared_milvus,
                                                              admin, tmp_path):
     """Before: the filler woke up, wrote its rows into the new owner's collection and its own
-    "ready" record over the new owner's, and served."""
+    "ready" record over the new owner's, and served. Then: it refused, but only once its
+    embedding was done. Now it gives the embedding up as soon as it notices, embedder or not."""
     collection = collection_name()
     replica = start_replica(pausable_embedder, write_tiny_csv(tmp_path / "a.csv"),
                             shared_milvus.uri, collection, wait=False)
@@ -169,7 +170,9 @@ def test_a_filler_taken_over_writes_nothing_more_and_refuses(pausable_embedder, 
             build_info.write(admin, collection, {**claim, "owner": "elsewhere:1",
                                                  "heartbeat": time.time()}, 10.0)
             threading.Thread(target=live_taker, args=(claim,), daemon=True).start()
-            time.sleep(startup.HEARTBEAT_S + 2)  # the filler's next renewal reads the record
+            # The filler's next renewal reads the record; it gives up while its embed call hangs.
+            wait_for(lambda: "lost its claim" in replica.output(), startup.HEARTBEAT_S + 10,
+                     "given up while the embedder is paused")
         try:
             line = refusal(replica)
         finally:

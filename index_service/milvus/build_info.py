@@ -141,6 +141,10 @@ class Lease:
                       self.collection, self.lost_to)
         return owner
 
+    def check(self) -> None:
+        """Raise StartupError once the claim is lost (noticed by the renewal thread)."""
+        self._raise_if_lost()
+
     def _raise_if_lost(self) -> None:
         if self.lost_to is not None:
             raise StartupError(

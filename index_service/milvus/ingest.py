@@ -2,7 +2,8 @@
 version), then the catalog's rows (read and embedded, or imported, by catalog_source.py, as for
 the FAISS store's build) written in batches. Upserts are idempotent, so a fill that died half-way
 is simply done again by the next replica. Every batch is written only while this replica's claim
-on the fill holds (build_info.Lease): a filler taken over writes nothing more.
+on the fill holds (build_info.Lease): a filler taken over writes nothing more, and gives up its
+embedding within a second of noticing (no batch sent after).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def fill_catalog(client, calls: MilvusCalls, config: IndexConfig, embedder: Embe
     """Read, embed and write the catalog under `lease`; the build record to mark it ready with."""
     catalog, report = read_catalog_file(config, lease.record["columns"])
     vectors, source = catalog_vectors(config, embedder, catalog, report,
-                                      lease.record["dimension"], progress)
+                                      lease.record["dimension"], progress, check=lease.check)
     write_catalog(client, calls, config.milvus_collection, catalog, vectors, bm25=bm25,
                   progress=progress, heartbeat=lease.beat)
     return {**lease.record, "status": "ready", "heartbeat": time.time(), "written": len(catalog),
