@@ -17,6 +17,7 @@ import math
 import unicodedata
 
 import numpy as np
+from prometheus_client import Gauge
 
 from client.generated.recsys.v1 import index_pb2
 from servekit.errors import FailedPrecondition, InvalidArgument
@@ -28,6 +29,10 @@ from .embedder_client import EmbedderClient
 from .product_limits import (MAX_ATTRIBUTE_KEY_CHARS, MAX_ATTRIBUTE_NAMES, MAX_ID_CHARS,
                              MAX_PRODUCT_BYTES)
 from .store import StoreHolder, WriteResult
+
+# Set at start (server.py) and after every write through this service. On the Milvus store, other
+# replicas' writes show at their next write here, or in GetStats.
+PRODUCTS = Gauge("index_products", "Products served")
 
 
 def product_dict(p: index_pb2.Product) -> dict:
@@ -160,12 +165,16 @@ class ProductWrites:
                                       timeout=self.embed_timeout_s if timeout is None else timeout,
                                       callers=timeout is not None)
         _check_dimension(vectors, store.dimension)
-        return store.upsert(clean_products(products), vectors)
+        result = store.upsert(clean_products(products), vectors)
+        PRODUCTS.set(result.product_count)
+        return result
 
     def delete(self, product_ids) -> WriteResult:
         ids = [str(i) for i in product_ids]
         validate_ids(ids, self.max_batch_products)
-        return self.holder.store.delete(ids)
+        result = self.holder.store.delete(ids)
+        PRODUCTS.set(result.product_count)
+        return result
 
 
 def _check_dimension(vectors: np.ndarray, dimension: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 
-from prometheus_client import Gauge
 
 from client.generated.recsys.v1 import index_pb2, index_pb2_grpc
 from servekit.access import client_credentials, client_token, server_access
@@ -15,7 +14,7 @@ from servekit.metrics import serve_metrics
 
 from .config import IndexConfig, embedder_target
 from .embedder_client import EmbedderClient
-from .product_writes import ProductWrites
+from .product_writes import PRODUCTS, ProductWrites
 from .search import SearchCore
 from .servicer import IndexServicer
 from .startup import StartupError, open_store
@@ -29,7 +28,6 @@ SERVICE_NAME = index_pb2.DESCRIPTOR.services_by_name["Index"].full_name  # recsy
 # added later) needs a full-access token (--token-file). Health and reflection need none.
 READ_RPCS = ("Search", "SimilarProducts", "GetProduct", "ListProducts", "GetStats")
 READ_METHODS = frozenset(f"/{SERVICE_NAME}/{name}" for name in READ_RPCS)
-PRODUCTS = Gauge("index_products", "Products served")
 
 
 def _log_serving(store: Store, address: str) -> None:
