@@ -127,6 +127,21 @@ def test_milvus_unreachable_at_start_is_waited_for(shared_embedder, tmp_path):
         server.stop()
 
 
+def test_credentials_in_the_milvus_uri_are_never_logged(shared_embedder, tmp_path):
+    """pymilvus takes `user:password@` in the URI; the retry warnings printed it every 2 s."""
+    uri = f"http://reader:pw-SECRET-1@127.0.0.1:{free_port()}"  # nobody listens there
+    replica = start_replica(shared_embedder, write_tiny_csv(tmp_path / "tiny.csv"), uri,
+                            collection_name(), wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while replica.output().count("retrying") < 2:
+            assert replica.proc.poll() is None and time.monotonic() < deadline, replica.output()
+            time.sleep(0.2)
+    finally:
+        replica.terminate()
+    assert "SECRET" not in replica.output() and "127.0.0.1" in replica.output()
+
+
 def test_milvus_killed_while_serving_answers_unavailable_then_serves_again(shared_embedder,
                                                                            tmp_path):
     server = milvus_server.MilvusServer(tmp_path / "milvus").start()

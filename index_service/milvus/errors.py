@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 from pymilvus.exceptions import MilvusException
@@ -35,11 +36,22 @@ _BOUNDED: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("mi
                                                                             default=None)
 
 
+def redacted_uri(uri: str) -> str:
+    """The URI for logs and messages: a `user:password@` in it (pymilvus takes one) left out."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class MilvusCalls:
-    """The endpoint's name for messages and the default deadline of one call."""
+    """The endpoint's name for messages (credentials left out) and the default deadline of one
+    call."""
 
     def __init__(self, uri: str, timeout_s: float):
-        self.uri, self.timeout_s = uri, timeout_s
+        self.uri, self.timeout_s = redacted_uri(uri), timeout_s
+        netloc = urlsplit(uri).netloc
+        self._userinfo = netloc.rpartition("@")[0] if "@" in netloc else ""
 
     def timeout(self) -> float:
         """The deadline of the Milvus call about to run in failures()'s block, which then ends
@@ -63,6 +75,8 @@ class MilvusCalls:
     def message(self, what: str, exc: BaseException) -> str:
         """One short line: "the Milvus server at URI could not WHAT: STATUS: Milvus's message"."""
         status, text = status_of(exc)
+        if self._userinfo:  # pymilvus's own text may name the address it dialled
+            text = text.replace(self._userinfo, "***")
         hint = NOT_LOADED_HINT if "not loaded" in text else ""
         head = f"the Milvus server at {self.uri} could not {what}: {status}: "
         return head + _cut(text, max(60, MAX_MESSAGE - len(head) - len(hint))) + hint

@@ -36,7 +36,7 @@ from ..config import IndexConfig
 from ..embedder_client import EmbedderClient
 from ..startup_plan import StartupError
 from . import build_info, schema
-from .errors import MilvusCalls
+from .errors import MilvusCalls, redacted_uri
 from .ingest import create_collection, fill_catalog
 from .store import MilvusStore
 
@@ -124,7 +124,7 @@ def _open(config: IndexConfig, embedder: EmbedderClient, target: Target,
         index_type = served_index(config, kind)
         client.load_collection(collection, timeout=max(timeout, 120.0))
     log.info("Milvus %s at %s: collection %s ready (%s index, BM25 %s)", version,
-             config.milvus_uri, collection, index_type,
+             calls.uri, collection, index_type,
              "yes" if schema.SPARSE in fields else "no: MODE_LEXICAL/HYBRID answer FAILED_PRECONDITION")
     return MilvusStore(client, calls, collection=collection, info=info,
                        consistency=config.milvus_consistency,
@@ -158,8 +158,8 @@ def served_index(config: IndexConfig, kind: str) -> str:
            "collection is created), " if kind.lower() in ("hnsw", "flat") else "")
     raise StartupError(
         f"refusing to serve: the Milvus collection {config.milvus_collection} at "
-        f"{config.milvus_uri} has a {kind} vector index, but this replica was started with "
-        f"--milvus-index-type {config.milvus_index_type}: {fix}choose another "
+        f"{redacted_uri(config.milvus_uri)} has a {kind} vector index, but this replica was "
+        f"started with --milvus-index-type {config.milvus_index_type}: {fix}choose another "
         "--milvus-collection, or drop the collection (and its _build companion) to rebuild it")
 
 
@@ -230,8 +230,8 @@ def _row_count(client, config: IndexConfig) -> int:
 
 def unrecorded_refusal(config: IndexConfig, count: int) -> str:
     collection = config.milvus_collection
-    return (f"refusing to serve: the Milvus collection {collection} at {config.milvus_uri} "
-            f"holds {count} products but has no build record ({build_info.companion(collection)}"
+    return (f"refusing to serve: the Milvus collection {collection} at "
+            f"{redacted_uri(config.milvus_uri)} holds {count} products but has no build record ({build_info.companion(collection)}"
             " is missing or empty), so what it was built from is unknown and it is neither "
             f"served nor filled from {config.catalog}: drop the collection to rebuild it from "
             "this catalog, or choose another --milvus-collection")
@@ -249,7 +249,7 @@ def _refusal(config: IndexConfig, target: Target, theirs: str, gone: bool = Fals
              "_build record remains, and replicas of that catalog may still run)" if gone else
              f"was built from {theirs}")
     return (f"refusing to serve: the Milvus collection {config.milvus_collection} at "
-            f"{config.milvus_uri} {where}, but this replica has catalog "
+            f"{redacted_uri(config.milvus_uri)} {where}, but this replica has catalog "
             f"{config.catalog} (sha256 {target.catalog_sha256[:12]}..., columns "
             f"{target.columns}) and the embedder's model {target.model_name!r} (dimension "
             f"{target.dimension}); point --catalog/--columns/--embedder at the collection's, "
