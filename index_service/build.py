@@ -28,6 +28,22 @@ from .lexical import LexicalIndex
 log = logging.getLogger(__name__)
 RETRIES = 3
 CHECK_S = 1.0  # embed_all's `check`: how often, at least, while batches are out
+PROGRESS_LOG_S = 30.0  # embed_all without a progress bar: a log line this often
+
+
+class ProgressLog:
+    """Progress as a log line every PROGRESS_LOG_S seconds, where no progress bar is shown."""
+
+    def __init__(self, total: int, verb: str):
+        self.total, self.verb = total, verb
+        self.started = self.last = time.monotonic()
+
+    def tick(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_LOG_S and done < self.total:
+            self.last = now
+            log.info("%s %d of %d texts (%.0f%%), %.0f texts/s", self.verb, done, self.total,
+                     100.0 * done / self.total, done / (now - self.started))
 
 
 def embed_all(client: EmbedderClient, texts: list[str], *, dimension: int, batch_size: int,
@@ -52,6 +68,7 @@ def embed_all(client: EmbedderClient, texts: list[str], *, dimension: int, batch
 
     bar = tqdm(total=len(texts), unit="text", desc="embedding catalog", disable=not progress,
                mininterval=1.0, smoothing=0.1)
+    logged = ProgressLog(len(texts), "embedded")
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="embed")
     pending, queue, finished = set(), iter(batches), False
     try:
@@ -74,6 +91,8 @@ def embed_all(client: EmbedderClient, texts: list[str], *, dimension: int, batch
                                       f" expected {dimension}")
                 out[rows] = vecs
                 bar.update(len(rows))
+            if not progress:
+                logged.tick(bar.n)
         finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)

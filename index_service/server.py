@@ -43,12 +43,15 @@ def _log_serving(store: Store, address: str) -> None:
 
 
 def _open_store(config: IndexConfig, embedder: EmbedderClient, health) -> Store:
+    # A progress bar on a terminal; into a log file or `docker logs`, a log line now and then
+    # (build.embed_all), never a bar's carriage returns.
+    progress = sys.stderr.isatty()
     if config.store == "milvus":
         from .milvus.startup import open_milvus_store  # pymilvus only where it is used
-        store = open_milvus_store(config, embedder)  # retries until Milvus answers
+        store = open_milvus_store(config, embedder, progress=progress)  # retries until it answers
         store.on_health = health.set_serving
         return store
-    return open_store(config, embedder)  # the log, the artifacts, the log replayed
+    return open_store(config, embedder, progress=progress)  # the artifacts, the log replayed
 
 
 def serve(config: IndexConfig) -> int:

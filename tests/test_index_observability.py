@@ -1,5 +1,6 @@
-"""The index service's Prometheus gauge of products follows writes (it was set once at start and
-never moved: after 500 upserts it still said 246)."""
+"""What an operator watches: the Prometheus gauge of products follows writes (it was set once at
+start and never moved: after 500 upserts it still said 246), and a log that is not a terminal gets
+no progress bar (its carriage returns made one endless line of `docker logs`)."""
 from __future__ import annotations
 
 import re
@@ -35,3 +36,12 @@ def test_the_products_gauge_follows_upserts_and_deletes(shared_embedder, tmp_pat
         assert gauge(metrics_port, "index_products") == len(TINY_ROWS) + 1
     finally:
         proc.terminate()
+
+
+def test_a_log_that_is_no_terminal_gets_no_progress_bar(shared_embedder, tmp_path):
+    proc = start_index(shared_embedder.address, write_tiny_csv(tmp_path / "tiny.csv"),
+                       tmp_path / "data")
+    proc.terminate()
+    output = proc.output()
+    assert f"embedding {len(TINY_ROWS)} products" in output  # the build ran
+    assert "\r" not in output and "it/s" not in output and "text/s]" not in output, output
