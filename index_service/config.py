@@ -48,6 +48,8 @@ _HELP = {
     "faiss_threads": "OpenMP threads of one FAISS search call; 0 = OpenMP's default (every core). "
                      "Concurrent calls already share the cores; builds always use every core",
     "on_model_change": "artifacts built with another model than the embedder's: refuse (default) or rebuild",
+    "on_catalog_change": "a changed catalog file or mapping while the artifacts hold live writes, "
+                         "which a rebuild drops: refuse (default) or rebuild",
     "metrics_port": "Prometheus /metrics port; 0 = off",
     "max_k": "largest k a search may ask for",
     "max_batch_products": "most products in one UpsertProducts call",
@@ -129,6 +131,7 @@ class IndexConfig:
     ivf_nprobe: int = 64
     faiss_threads: int = 1
     on_model_change: str = "refuse"
+    on_catalog_change: str = "refuse"
     metrics_port: int = 0
     max_k: int = 1000
     max_batch_products: int = 1000
@@ -207,6 +210,8 @@ class IndexConfig:
             return f"--index-type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}"
         if self.on_model_change not in ("refuse", "rebuild"):
             return f"--on-model-change must be refuse or rebuild, got {self.on_model_change!r}"
+        if self.on_catalog_change not in ("refuse", "rebuild"):
+            return f"--on-catalog-change must be refuse or rebuild, got {self.on_catalog_change!r}"
         return None
 
     def _limits_problem(self) -> str | None:

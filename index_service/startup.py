@@ -29,7 +29,7 @@ from .config import IndexConfig
 from .embedder_client import EmbedderClient
 from .faiss_store import FaissStore
 from .snapshot import ServedState, Snapshot
-from .startup_plan import LOAD, REEMBED, REINDEX, Facts, Plan, StartupError, plan
+from .startup_plan import BUILD, LOAD, REEMBED, REINDEX, Facts, Plan, StartupError, plan
 from .wal import WriteAheadLog
 from .writes import CatalogWriter
 
@@ -120,7 +120,8 @@ def _facts(config: IndexConfig, client: EmbedderClient, wal_base_seq: int,
         build_param_names=vectors.BACKENDS[config.index_type].build_params,
         manifest=current[1] if current else None,
         embeddings_sha256=imported_sha,
-        on_model_change=config.on_model_change, wal_base_seq=wal_base_seq,
+        on_model_change=config.on_model_change, on_catalog_change=config.on_catalog_change,
+        wal_base_seq=wal_base_seq,
         wal_last_seq=wal_last_seq, data_dir=config.data_dir, embedder=client.display,
         catalog_format=catalog_format, csv_delimiter=delimiter)
     return facts, current[0] if current else None
@@ -181,4 +182,8 @@ def _base_manifest(config: IndexConfig, facts: Facts, start_plan: Plan,
             "catalog_sha256": facts.catalog_sha256,
             "catalog_path": str(Path(config.catalog).resolve()), "columns": facts.columns,
             "embeddings_sha256": source[0], "embeddings_source": source[1],
-            "wal_sequence": start_plan.wal_sequence}
+            "wal_sequence": start_plan.wal_sequence,
+            # The log position the catalog was read at: writes past it in a compacted build are
+            # live writes, which a rebuild from a changed file would drop (startup_plan.py).
+            "catalog_wal_sequence": (start_plan.wal_sequence if start_plan.action == BUILD else
+                                     facts.manifest.get("catalog_wal_sequence", 0))}

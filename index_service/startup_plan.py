@@ -14,9 +14,12 @@ The rules, in this order:
 3. Same data, another index type or build parameters: REINDEX the stored catalog and embeddings
    (no embedding; compacted live updates kept).
 4. Otherwise (the file changed, or no build yet): BUILD from the file, embedding every product
-   (or importing --embeddings). The operator replaced the source of truth: writes compacted into
-   the previous build go with it, and the writes logged after the last compaction are re-applied
-   on top of the new catalog (`Plan.wal_sequence` says which ones the new build already holds).
+   (or importing --embeddings). The writes logged after the last compaction are re-applied on
+   top of the new catalog (`Plan.wal_sequence` says which ones the new build already holds).
+   Writes compacted into the served build (manifest `wal_sequence` past `catalog_wal_sequence`,
+   the log position its catalog file was read at) would go with it: refused (StartupError)
+   unless `--on-catalog-change rebuild`; a build from before that field counts as holding
+   writes when its `wal_sequence` is past 0.
 Another embedder backend or precision than the build's (manifest `embedder_backend`,
 `embedder_precision`) changes nothing in these rules: the vectors stay compatible, so it is only a
 note (logged as a warning).
@@ -48,6 +51,7 @@ class Facts:
     manifest: dict | None = None
     embeddings_sha256: str | None = None  # of --embeddings; None: embed through the embedder
     on_model_change: str = "refuse"
+    on_catalog_change: str = "refuse"   # "rebuild": drop compacted live writes with the old file
     wal_base_seq: int = 0               # the log's checkpoint
     wal_last_seq: int = 0               # its last acknowledged write
     data_dir: str = ""                  # for messages
@@ -127,11 +131,36 @@ def plan(f: Facts) -> Plan:
         return Plan(REINDEX, stored_seq, notes=notes)
     compacted = int(f.manifest.get("wal_sequence", 0)) if f.manifest is not None else 0
     wal_sequence = max(f.wal_base_seq, compacted)
+    dropped = _compacted_writes(f)
+    if dropped:
+        notes += (_drop_compacted(f, dropped),)
     if f.manifest is not None or f.wal_last_seq > wal_sequence:
         notes += (f"the catalog file is new or changed since the last build: rebuilding from it; "
-                  f"live writes compacted into the previous artifacts (through seq "
-                  f"{wal_sequence}) are replaced by the new file, and the "
-                  f"{max(0, f.wal_last_seq - wal_sequence)} writes logged after seq "
+                  f"the {max(0, f.wal_last_seq - wal_sequence)} writes logged after seq "
                   f"{wal_sequence} are re-applied on top of it",)
     return Plan(BUILD, wal_sequence, reembed_logged_upserts=model_changed,
                 import_embeddings=f.embeddings_sha256 is not None, notes=notes)
+
+
+def _compacted_writes(f: Facts) -> tuple[int, int] | None:
+    """(first, last) log positions of the writes compacted into the served build, None when it
+    holds none (its catalog file as read, nothing since)."""
+    m = f.manifest
+    if m is None:
+        return None
+    last = int(m.get("wal_sequence", 0))
+    first = int(m.get("catalog_wal_sequence", 0)) + 1  # a build from before the field: from 1
+    return (first, last) if last >= first else None
+
+
+def _drop_compacted(f: Facts, seqs: tuple[int, int]) -> str:
+    """The note for dropping compacted writes (--on-catalog-change rebuild); else StartupError."""
+    what = (f"the artifacts in {f.data_dir} hold live writes (log seq {seqs[0]} to {seqs[1]}) "
+            "that a rebuild from the changed catalog file (or mapping) would drop")
+    if f.on_catalog_change == "rebuild":
+        return f"{what}: dropping them (--on-catalog-change rebuild)"
+    built = (f.manifest or {}).get("catalog_path", "the file it was built from")
+    raise StartupError(
+        f"refusing to rebuild: {what}: point --catalog (and --columns) back at the file they were "
+        f"built on ({built}) to keep serving them, or start with --on-catalog-change rebuild to "
+        "drop them (ListProducts on the old file exports the served catalog first)")

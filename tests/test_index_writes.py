@@ -185,6 +185,24 @@ def test_a_changed_csv_is_rebuilt_and_uncompacted_writes_reapplied(index, tmp_pa
     assert code == grpc.StatusCode.NOT_FOUND
 
 
+def test_a_changed_csv_that_would_drop_compacted_writes_is_refused_unless_told(
+        index, shared_embedder, tmp_path):
+    """A clean stop compacts the live writes into the artifacts; a rebuild from another file
+    used to drop them with one warning line."""
+    proc, stub = index()
+    stub.UpsertProducts(pb.UpsertProductsRequest(products=[BENCH]), timeout=30)
+    proc.terminate()  # compacts: n1 is in the artifacts, the log is empty
+    write_tiny_csv(tmp_path / "tiny.csv", TINY_ROWS[1:])
+    refused = start_index(shared_embedder.address, tmp_path / "tiny.csv", tmp_path / "data",
+                          wait=False)
+    assert refused.proc.wait(120) == 2
+    lines = [line for line in refused.output().splitlines() if line.startswith("index_service:")]
+    assert len(lines) == 1 and "refusing to rebuild" in lines[0] and "live writes" in lines[0]
+    proc, stub = index("--on-catalog-change", "rebuild")
+    assert "dropping them (--on-catalog-change rebuild)" in proc.output()
+    assert count(stub) == N - 1  # the new file alone: n1 dropped, as asked
+
+
 def test_a_word_only_new_products_use_is_found_lexically_once_compacted_by_time(index, tmp_path):
     proc, stub = index("--compact-every-writes", "0", "--compact-after-s", "3")
     stub.UpsertProducts(pb.UpsertProductsRequest(products=[  # min_df 2: the word in 2 products

@@ -12,7 +12,8 @@ MODEL = ("sentence-transformers/all-MiniLM-L6-v2", 384)
 COLUMNS = {"id": "uniq_id", "title": "title"}
 BUILT = {"model_name": MODEL[0], "dimension": MODEL[1], "catalog_sha256": "aaa",
          "columns": COLUMNS, "embeddings_sha256": None, "index_type": "hnsw",
-         "index_params": {"m": 16, "ef_construction": 64, "ef_search": 256}, "wal_sequence": 7}
+         "index_params": {"m": 16, "ef_construction": 64, "ef_search": 256}, "wal_sequence": 7,
+         "catalog_wal_sequence": 7, "catalog_path": "/data/old.csv"}
 FRESH = Facts(catalog_sha256="aaa", columns=COLUMNS, model=MODEL, index_type="hnsw",
               index_params={"m": 16, "ef_construction": 64, "ef_search": 256},
               build_param_names=("m", "ef_construction"), data_dir="/data", embedder="e:1")
@@ -123,3 +124,41 @@ def test_a_build_or_embedder_that_records_no_backend_gives_no_note():
     assert plan(replace(SERVED, embedder_runtime=("openvino", "bf16"))).notes == ()
     built = {**BUILT, "embedder_backend": "torch", "embedder_precision": "fp32"}
     assert plan(replace(SERVED, manifest=built)).notes == ()
+
+
+# A build that holds live writes: its catalog file was read at seq 4, writes 5 to 7 compacted in.
+COMPACTED = {**BUILT, "catalog_wal_sequence": 4}
+
+
+@pytest.mark.parametrize("change", [{"catalog_sha256": "bbb"},
+                                    {"columns": {**COLUMNS, "title": "name"}}])
+def test_a_changed_file_is_refused_where_the_rebuild_would_drop_compacted_writes(change):
+    with pytest.raises(StartupError) as refused:
+        plan(replace(SERVED, manifest=COMPACTED, **change))
+    message = str(refused.value)
+    assert "live writes (log seq 5 to 7)" in message and "/data/old.csv" in message
+    assert "--on-catalog-change rebuild" in message and "\n" not in message
+
+
+def test_on_catalog_change_rebuild_drops_them_and_says_so():
+    p = plan(replace(SERVED, manifest=COMPACTED, catalog_sha256="bbb", on_catalog_change="rebuild"))
+    assert (p.action, p.wal_sequence) == (BUILD, 7)
+    assert "log seq 5 to 7" in p.notes[0] and "dropping them" in p.notes[0]
+    assert "2 writes logged after seq 7 are re-applied" in p.notes[1]
+
+
+def test_what_a_rebuild_keeps_is_no_reason_to_refuse():
+    """Nothing compacted: the logged writes are re-applied; a reindex or a load drops nothing."""
+    assert plan(replace(SERVED, catalog_sha256="bbb")).action == BUILD
+    assert plan(replace(SERVED, manifest=COMPACTED)).action == LOAD
+    assert plan(replace(SERVED, manifest=COMPACTED, index_type="flat", index_params={},
+                        build_param_names=())).action == REINDEX
+
+
+def test_a_build_from_before_the_field_counts_its_logged_writes_as_live():
+    before = {k: v for k, v in BUILT.items() if k != "catalog_wal_sequence"}
+    with pytest.raises(StartupError, match="log seq 1 to 7"):
+        plan(replace(SERVED, manifest=before, catalog_sha256="bbb"))
+    never_written = {**before, "wal_sequence": 0}
+    assert plan(replace(SERVED, manifest=never_written, wal_base_seq=0, wal_last_seq=0,
+                        catalog_sha256="bbb")).action == BUILD
