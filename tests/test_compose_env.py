@@ -27,8 +27,6 @@ from client import RecsysClient
 from client.access import load_token
 from client.errors import PermissionDeniedError, UnauthenticatedError
 from client.types import Product
-from embedder_service.config import EmbedderConfig
-from index_service.config import IndexConfig
 from tests import milvus_server
 from tests.compose_translation import compose_world, healthcheck, prepare_cache_as_the_image_does
 from tests.procs import ROOT, ServiceProcess
@@ -105,28 +103,6 @@ def test_every_compose_variable_is_one_the_service_reads(compose, name):
     for service in compose["services"].values():
         read_here = {k for k in service.get("environment", {}) if k.startswith(prefix)}
         assert read_here <= known
-
-
-def _seconds(duration: str) -> float:
-    """A compose duration as we write them: "45s", "2m"."""
-    value, unit = float(duration[:-1]), duration[-1]
-    return value * {"s": 1, "m": 60}[unit]
-
-
-@pytest.mark.parametrize("config_class, prefix", [(EmbedderConfig, "EMBEDDER_"),
-                                                  (IndexConfig, "INDEX_")])
-def test_docker_waits_for_the_drain_and_the_compaction_before_sigkill(compose, config_class,
-                                                                      prefix):
-    """Docker's default stop timeout (10 s) was shorter than the embedder's drain (30 s) and
-    the index's drain plus its shutdown compaction."""
-    ours = {name: s for name, s in compose["services"].items()
-            if s.get("command", [None, None, ""])[2] == prefix.lower()[:-1] + "_service"}
-    assert ours
-    for name, service in ours.items():
-        env = service["environment"]
-        grace = float(env.get(f"{prefix}GRACE_S", config_class.grace_s))
-        compaction = 60.0 if f"{prefix}DATA_DIR" in env else 0.0  # the FAISS store compacts
-        assert _seconds(service["stop_grace_period"]) >= grace + compaction + 15.0, name
 
 
 MILVUS_PROFILE = {"milvus-etcd", "milvus-minio", "milvus", "index-milvus-1", "index-milvus-2"}
