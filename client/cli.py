@@ -23,7 +23,7 @@ from .errors import RecsysError
 from .recsys_client import DEFAULT_EMBEDDER, DEFAULT_INDEX, DEFAULT_TIMEOUT_S, RecsysClient
 
 PROG = "recsys"
-COMMAND_MODULES = (".commands", ".evaluate")  # relative to this package
+COMMAND_MODULES = (".commands", ".write_commands", ".evaluate")  # relative to this package
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
