@@ -186,8 +186,10 @@ def test_an_upsert_gets_time_to_embed_its_products_unless_told_otherwise(scripte
         client.upsert([Product(id="a", title="Oak desk")], timeout=3.0)
         client.delete(["a"])
     long, told = recorder.remaining["upsert"]
-    assert UPSERT_TIMEOUT_S - 5 < long <= UPSERT_TIMEOUT_S + 0.1 and 2 < told <= 3.1
-    assert 5 < recorder.remaining["delete"][0] <= 10.1  # other calls: the client's timeout
+    # Lower bounds loose: on a loaded machine a call can take a second to arrive; what matters is
+    # which deadline each call got (120, 3 and 10 s apart).
+    assert UPSERT_TIMEOUT_S - 10 < long <= UPSERT_TIMEOUT_S + 0.1 and 1 < told <= 3.1
+    assert 3 < recorder.remaining["delete"][0] <= 10.1  # other calls: the client's timeout
 
 
 def test_a_deadline_spent_connecting_is_reported_as_unreachable():
