@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from servekit.flags import config_from_args
+from servekit.flags import common_problem, config_from_args
 
 from .precision import PRECISIONS
 
@@ -101,6 +101,9 @@ class EmbedderConfig:
 
     def problem(self) -> str | None:
         """What is wrong with these settings, or None."""
+        common = common_problem(self)  # floats finite, --log-level, --metrics-port != --port
+        if common:
+            return common
         positive = ("max_batch_size", "max_batch_tokens", "batch_overhead_tokens", "max_texts_per_request", "max_chars_per_text",
                     "max_queue_texts", "max_message_bytes", "grpc_workers")
         for name in positive:

@@ -5,6 +5,7 @@ import logging
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.access import AccessError, server_access
+from servekit.errors import StartError
 from servekit.lifecycle import serve_until_signal, start_server
 from servekit.metrics import serve_metrics
 
@@ -49,23 +50,33 @@ def load_backend(config: EmbedderConfig) -> tuple[Backend, Batcher]:
     return backend, batcher
 
 
-def serve(config: EmbedderConfig) -> None:
+def _start(config: EmbedderConfig, servicer: EmbedderServicer):
+    """Check the TLS/token files, bind, serve health (NOT_SERVING) and /metrics. A file, port or
+    metrics port that cannot be used: SystemExit with one line `embedder_service: ...` (exit 1)."""
     try:  # every TLS/token file is read and checked before anything binds
         access = server_access(config.tls_cert, config.tls_key, config.tls_client_ca,
                                config.token_file)
-    except AccessError as exc:
+        server, health, port = start_server(
+            service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
+            add_servicer=lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, s),
+            interceptors=access.interceptors, max_workers=config.grpc_workers,
+            max_message_bytes=config.max_message_bytes, on_reload=access.reload)
+    except (AccessError, StartError) as exc:
         raise SystemExit(f"embedder_service: {exc}") from None
-    servicer = EmbedderServicer(config)
-    server, health, port = start_server(
-        service_name=SERVICE_NAME, address=config.address, credentials=access.credentials,
-        add_servicer=lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, s),
-        interceptors=access.interceptors, max_workers=config.grpc_workers,
-        max_message_bytes=config.max_message_bytes, on_reload=access.reload)
     access.watch(config.token_reload_s)
     log.info("listening on %s:%d, %s (NOT_SERVING while the model loads)", config.host, port,
              access.describe())
-    serve_metrics(config.metrics_port, config.host)
+    try:
+        serve_metrics(config.metrics_port, config.host)
+    except StartError as exc:
+        server.stop(0)
+        raise SystemExit(f"embedder_service: {exc}") from None
+    return server, health, port
 
+
+def serve(config: EmbedderConfig) -> None:
+    servicer = EmbedderServicer(config)
+    server, health, port = _start(config, servicer)
     try:
         backend, batcher = load_backend(config)
     except BaseException:

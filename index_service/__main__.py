@@ -9,6 +9,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import logging  # noqa: E402
 import sys  # noqa: E402
 
+from servekit.errors import StartError  # noqa: E402
+
 from .config import IndexConfig  # noqa: E402
 from .server import serve  # noqa: E402
 from .vectors.base import set_search_threads  # noqa: E402
@@ -19,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     set_search_threads(config.faiss_threads)
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(config)
+    try:
+        return serve(config)
+    except StartError as exc:  # --port or --metrics-port taken: one line, the start-up code
+        print(f"index_service: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,11 +6,10 @@ Precedence: command-line flag > environment variable INDEX_<NAME> > default.
 from __future__ import annotations
 
 import math
-import socket
 from dataclasses import dataclass
 
-from client.address_probe import host_and_port
-from servekit.flags import config_from_args
+from servekit.flags import common_problem, config_from_args
+from servekit.targets import grpc_target, target_problem
 
 from .catalog_files.base import delimiter_option
 from .fusion import FUSIONS, MAX_CANDIDATES, HybridDefaults
@@ -182,8 +181,8 @@ class IndexConfig:
 
     def problem(self) -> str | None:
         """What is wrong with these settings, or None (every check, whatever the store)."""
-        for check in (self._required_problem, self._hybrid_problem, self._store_problem,
-                      self._limits_problem):
+        for check in (lambda: common_problem(self), self._required_problem, self._hybrid_problem,
+                      self._store_problem, self._limits_problem):
             found = check()
             if found:
                 return found
@@ -199,9 +198,7 @@ class IndexConfig:
         if delimiter_option(self.csv_delimiter) is None:
             return (f"--csv-delimiter must be auto, ',', ';', tab (or \\t) or '|', got "
                     f"{self.csv_delimiter!r}")
-        if not self.embedder.strip():
-            return "--embedder must name at least one address"
-        return None
+        return target_problem(self.embedder, "--embedder")
 
     def _store_problem(self) -> str | None:
         if self.store == "milvus":
@@ -225,8 +222,6 @@ class IndexConfig:
                      "compact_every_bytes", "compact_after_s", "token_reload_s"):
             if getattr(self, name) < 0:
                 return f"--{name.replace('_', '-')} must not be negative"
-        if not math.isfinite(self.compact_after_s):
-            return f"--compact-after-s must be a number of seconds, got {self.compact_after_s}"
         if self.embed_timeout_s == 0 or self.build_timeout_s == 0:
             return "--embed-timeout-s and --build-timeout-s must be > 0"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
@@ -284,21 +279,6 @@ class IndexConfig:
 
 
 def embedder_target(spec: str) -> str:
-    """--embedder -> a gRPC target. One address or a URI target (dns:///, ipv4:, unix:) as is;
-    several comma-separated addresses -> `ipv4:`/`ipv6:` list (host names resolved once, here),
-    balanced round-robin by the channel."""
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
-    if len(parts) == 1:
-        return parts[0]
-    addresses = []
-    for part in parts:
-        split = host_and_port(part)
-        if split is None:
-            raise ValueError(f"--embedder: {part!r} is not HOST:PORT")
-        host, port = split
-        try:
-            infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ValueError(f"--embedder: cannot resolve {host!r}: {exc.strerror}") from None
-        addresses += [f"{info[4][0]}:{info[4][1]}" for info in infos[:1]]
-    return "ipv4:" + ",".join(addresses)
+    """--embedder -> a gRPC target (servekit.targets.grpc_target: one address or a URI target as
+    is; several comma-separated addresses -> an `ipv4:` list, balanced round-robin)."""
+    return grpc_target(spec, "--embedder")

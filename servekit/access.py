@@ -9,7 +9,8 @@ what build_server and bind take.
     access.watch(config.token_reload_s)      # + start_server(on_reload=access.reload): SIGHUP
 
 Every file is read and checked here, before binding: an unusable one raises AccessError with a
-one-line message naming the file (the service prints it and exits non-zero, no traceback).
+one-line message naming the file and the flag (or environment variable) it came from (the
+service prints it and exits non-zero, no traceback).
 """
 from __future__ import annotations
 
@@ -20,12 +21,11 @@ from dataclasses import dataclass
 
 import grpc
 
-from client.access import (TOKEN_ENV, TOKEN_FILE_ENV, ClientTls, TlsError, TokenError,
-                           load_token)
+from client.access import TOKEN_ENV, TOKEN_FILE_ENV, ClientTls, TlsError, TokenError
 
 from .auth import TokenAuthInterceptor
 from .tls import ServerTls
-from .tokens import Credentials
+from .tokens import Credentials, read_tokens
 
 
 class AccessError(ValueError):
@@ -72,8 +72,9 @@ def server_access(tls_cert: str = "", tls_key: str = "", tls_client_ca: str = ""
     try:
         tls = ServerTls.from_flags(tls_cert, tls_key, tls_client_ca, env=env)
         credentials = tls.credentials() if tls else None
+        full_flag = "--token-file" if token_file else TOKEN_FILE_ENV
         tokens = _tokens(token_file or env.get(TOKEN_FILE_ENV, ""), env.get(TOKEN_ENV) or None,
-                         read_token_file)
+                         read_token_file, full_flag)
     except (TlsError, TokenError) as exc:
         raise AccessError(str(exc)) from None
     interceptors = ((TokenAuthInterceptor(tokens, read_methods=read_methods),) if tokens
@@ -81,7 +82,8 @@ def server_access(tls_cert: str = "", tls_key: str = "", tls_client_ca: str = ""
     return ServerAccess(credentials, interceptors, tls, tokens)
 
 
-def _tokens(full_file: str, fixed: str | None, read_file: str) -> Credentials | None:
+def _tokens(full_file: str, fixed: str | None, read_file: str,
+            full_flag: str) -> Credentials | None:
     if not full_file and fixed is None:
         if read_file:
             raise TokenError(f"--read-token-file {read_file} needs a full-access token too "
@@ -89,7 +91,7 @@ def _tokens(full_file: str, fixed: str | None, read_file: str) -> Credentials | 
                              "every call but the reads needs")
         return None
     return Credentials(full_file=full_file, read_file=read_file,
-                       fixed=None if full_file else fixed)
+                       fixed=None if full_file else fixed, full_flag=full_flag)
 
 
 def client_credentials(ca: str = "", cert: str = "", key: str = "", *,
@@ -104,11 +106,18 @@ def client_credentials(ca: str = "", cert: str = "", key: str = "", *,
         raise AccessError(f"{flags}: {exc}" if flags else str(exc)) from None
 
 
-def client_token(token_file: str, default: str | None) -> str | None:
-    """The token of `token_file` (a flag), else `default` (the service's own token)."""
+def client_token(token_file: str, default: str | None,
+                 flag: str = "--embedder-token-file") -> str | None:
+    """The token of `token_file` (the flag `flag`), else `default` (the service's own token).
+    The file must hold exactly one token: a caller sends one."""
     if not token_file:
         return default
+    source = f"the token file ({flag}) {token_file}"
     try:
-        return load_token(token_file, env={})
+        tokens = read_tokens(token_file, source)
     except TokenError as exc:
         raise AccessError(str(exc)) from None
+    if len(tokens) > 1:
+        raise AccessError(f"{source} holds {len(tokens)} tokens, and a caller sends one: give "
+                          "it a file with just the token it should send")
+    return tokens[0]

@@ -4,6 +4,9 @@ Handlers (and the token check, servekit.auth: Unauthenticated, PermissionDenied)
 ServiceError subclass with a message a person can act on; the ServiceInterceptor (interceptors.py) turns it into
 `context.abort(code, message)` and counts it. Anything else that escapes a handler is logged with
 its traceback and answered INTERNAL, never a crash. Both services use this one table.
+
+StartError is the other kind: a server that cannot start (its port taken), one line naming the
+flag; each service's entry point prints it after its name and exits with its start-up code.
 """
 from __future__ import annotations
 
@@ -63,3 +66,17 @@ class Unimplemented(ServiceError):
 class Cancelled(ServiceError):
     """The work was dropped because the caller went away (or the server is stopping)."""
     code = grpc.StatusCode.CANCELLED
+
+
+class StartError(SystemExit):
+    """The server cannot start (e.g. --port or --metrics-port taken): one line naming the flag,
+    without the service's name. Each service's entry point catches it, prints
+    `<service>: <message>` and exits with its start-up code; uncaught it still exits without a
+    traceback (code 1, the message on stderr)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

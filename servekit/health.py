@@ -4,6 +4,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name  # for reflection
+
 
 class Health:
     """Reports the overall server ("") and each named service with one status."""

@@ -1,16 +1,20 @@
 """Build a gRPC server with health and reflection, serve it, and stop gracefully on SIGTERM;
-SIGHUP reloads (the token files: servekit.tokens) and never stops the server."""
+SIGHUP reloads (the token files: servekit.tokens) and never stops the server. A port that cannot
+be bound is a StartError (servekit.errors): one line naming --port (or --host)."""
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from concurrent import futures
 
 import grpc
 from grpc_reflection.v1alpha import reflection
 
-from .health import Health
+from .errors import StartError
+from .health import HEALTH_SERVICE_NAME, Health
 from .interceptors import ServiceInterceptor
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,44 @@ def add_reflection(server: grpc.Server, service_full_names: list[str]) -> None:
     reflection.enable_server_reflection([*service_full_names, reflection.SERVICE_NAME], server)
 
 
+def _bind_problem(address: str) -> tuple[str, str] | None:
+    """(why, flag) when `address` (HOST:PORT) cannot be listened on, found by binding it
+    ourselves first (SO_REUSEADDR, as gRPC does); None when one of its addresses can be (or the
+    port is 0). Spares the operator gRPC's own log line, which names no flag and no reason."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host.strip("[]") or None, int(port), type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot resolve {host!r}: {getattr(exc, 'strerror', None) or exc}", "--host"
+    if host == "localhost":  # gRPC listens on both loopbacks, whatever the resolver says
+        infos += [(socket.AF_INET6, socket.SOCK_STREAM, 0, "", ("::1", int(port), 0, 0))]
+    failures = []
+    for family, kind, proto, _name, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(sockaddr)
+            return None
+        except OSError as exc:  # taken, not this host's, or no IPv6 here
+            failures.append(exc)
+    codes = {exc.errno for exc in failures}
+    if errno.EADDRINUSE in codes:
+        return "address in use by another process", "--port"
+    if errno.EACCES in codes:
+        return "permission denied (a port below 1024 needs privileges)", "--port"
+    reason = failures[0].strerror if failures and failures[0].strerror else "address not available"
+    return reason[:1].lower() + reason[1:], "--host"
+
+
 def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
-    """Bind and return the port (useful with port 0); fail with a clear message when taken."""
+    """Bind and return the port (useful with port 0). A taken port or an address this host does
+    not have raises StartError: one line naming the flag."""
+    problem = _bind_problem(address)
+    if problem:
+        raise StartError(f"cannot listen on {address}: {problem[0]} ({problem[1]})")
     try:
         port = (server.add_secure_port(address, credentials) if credentials
                 else server.add_insecure_port(address))
@@ -47,7 +87,8 @@ def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials 
         port = 0
     if port == 0:
         hint = " (or gRPC refused the TLS certificate and key)" if credentials else ""
-        raise SystemExit(f"cannot listen on {address}: address in use or not available{hint}")
+        raise StartError(f"cannot listen on {address}: address in use or not available{hint} "
+                         "(--host/--port)")
     return port
 
 
@@ -101,7 +142,7 @@ def start_server(*, service_name: str, add_servicer, address: str, credentials,
                           extra_interceptors=interceptors, max_concurrent_rpcs=max_concurrent_rpcs)
     add_servicer(server)
     health = Health(server, [service_name])
-    add_reflection(server, [service_name])
+    add_reflection(server, [service_name, HEALTH_SERVICE_NAME])
     port = bind(server, address, credentials)
     reload_on_sighup(on_reload)
     server.start()

@@ -2,9 +2,12 @@
 control's: calls rejected by the token check (by method and reason) and token reloads."""
 from __future__ import annotations
 
+import errno
 import logging
 
 from prometheus_client import Counter, Histogram, start_http_server
+
+from .errors import StartError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,14 @@ TOKEN_RELOADS = Counter("grpc_server_token_reloads_total",
 
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Serve /metrics on `port` (0 or negative: disabled)."""
+    """Serve /metrics on `port` (0 or negative: disabled). A port that cannot be bound (taken)
+    raises StartError naming --metrics-port."""
     if port and port > 0:
-        start_http_server(port, addr=host)
+        try:
+            start_http_server(port, addr=host)
+        except OSError as exc:
+            reason = ("address in use by another process" if exc.errno == errno.EADDRINUSE
+                      else (exc.strerror or str(exc)).lower())
+            raise StartError(f"cannot serve metrics on {host}:{port}: {reason} "
+                             "(--metrics-port)") from None
         log.info("metrics on http://%s:%d/metrics", host, port)

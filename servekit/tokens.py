@@ -10,7 +10,7 @@ fixed token (RECSYS_TOKEN).
   match): the time taken does not depend on which token matched or how much of one did.
 - `reload()`: reads every file again; a broken one (unreadable, empty, a bad line, a read token
   that is also a full one) keeps ALL the previous tokens and logs one error line naming the file
-  (never a token): an operator's typo neither locks everyone out nor opens the door.
+  and its flag (never a token): an operator's typo neither locks everyone out nor opens the door.
 - `watch(interval_s)`: a daemon thread that reloads when a file's stat (inode, size, mtime,
   ctime) changes, checked every `interval_s` (a rename over the file, as editors and Kubernetes
   secret volumes do, counts). SIGHUP reloads at once (servekit.lifecycle calls `reload`).
@@ -25,8 +25,9 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
-from client.access import TokenError, check_token, read_token_file
+from client.access import TokenError, check_token, parse_tokens
 
 from .metrics import TOKEN_RELOADS
 
@@ -57,11 +58,24 @@ class _Table:
     first_full: str  # what the service sends where it is a client itself (client_token)
 
 
-def _read(path: str, role: str) -> list[str]:
-    tokens = read_token_file(path)
+def read_tokens(path: str, source: str) -> list[str]:
+    """The tokens of the token file at `path` (client.access.parse_tokens); TokenError naming
+    `source` (e.g. "the token file (--token-file) /etc/token": the file and the flag it came
+    from) when unreadable, empty or holding a bad line."""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TokenError(f"cannot read {source}: {reason}") from None
+    return parse_tokens(text, source)
+
+
+def _read(path: str, role: str, flag: str) -> list[str]:
+    source = f"the {role} token file ({flag}) {path}"
+    tokens = read_tokens(path, source)
     short = sum(len(token) < MIN_TOKEN_CHARS for token in tokens)
     if short:
-        raise TokenError(f"the {role} token file {path} holds {short} token(s) shorter than "
+        raise TokenError(f"{source} holds {short} token(s) shorter than "
                          f"{MIN_TOKEN_CHARS} characters: use long random tokens "
                          "(python -m scripts.make_secrets writes 43)")
     return tokens
@@ -77,14 +91,17 @@ def _fixed(token: str) -> str:
 
 class Credentials:
     """The tokens of each role. `full_file` / `read_file`: token files (reloadable); `fixed`: one
-    full-access token given directly (not reloaded). Raises TokenError when the start-up load
-    fails, with the message naming the file."""
+    full-access token given directly (not reloaded). `full_flag` / `read_flag`: where each file
+    came from (a flag or environment variable), named in every error. Raises TokenError when the
+    start-up load fails, with the message naming the file and its flag."""
 
-    def __init__(self, full_file: str = "", read_file: str = "", fixed: str | None = None):
+    def __init__(self, full_file: str = "", read_file: str = "", fixed: str | None = None, *,
+                 full_flag: str = "--token-file", read_flag: str = "--read-token-file"):
         if not full_file and fixed is None:
             raise TokenError("no full-access token: give --token-file (a read-only token needs "
                              "a full-access one: without it anyone could write)")
         self.full_file, self.read_file = str(full_file or ""), str(read_file or "")
+        self.full_flag, self.read_flag = full_flag, read_flag
         self._fixed = _fixed(fixed) if fixed is not None else None
         self._lock = threading.Lock()  # one reload at a time (SIGHUP and the watcher)
         self._table = self._load()
@@ -108,12 +125,14 @@ class Credentials:
         return text + (f", {len(table.read)} read-only" if self.read_file else "") + " token(s)"
 
     def _load(self) -> _Table:
-        full = _read(self.full_file, "full-access") if self.full_file else [self._fixed]
-        read = _read(self.read_file, "read-only") if self.read_file else []
+        full = (_read(self.full_file, "full-access", self.full_flag) if self.full_file
+                else [self._fixed])
+        read = _read(self.read_file, "read-only", self.read_flag) if self.read_file else []
         if set(full) & set(read):
-            raise TokenError(f"the read-only token file {self.read_file} holds a token that is "
-                             f"also in the full-access token file {self.full_file}: a read-only "
-                             "token must differ from every full-access one")
+            raise TokenError(f"the read-only token file ({self.read_flag}) {self.read_file} holds "
+                             f"a token that is also in the full-access token file "
+                             f"({self.full_flag}) {self.full_file}: a read-only token must "
+                             "differ from every full-access one")
         return _Table(tuple(map(_digest, full)), tuple(map(_digest, read)), full[0])
 
     def role_of(self, token: str) -> Role | None:
