@@ -85,7 +85,7 @@ class EmbedderConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     # A file of tokens (one per line, '#' comments), one of which every call must carry (health
-    # stays open). Empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check.
+    # stays open). Empty: no check (the client's RECSYS_TOKEN_FILE / RECSYS_TOKEN are refused).
     token_file: str = ""
     # Check the token file every N seconds and reload it when it changed (SIGHUP reloads at
     # once); 0 = on SIGHUP only.

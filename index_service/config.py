@@ -73,7 +73,8 @@ _HELP = {
     "tls_client_ca": "require client certificates signed by this CA (PEM): mutual TLS "
                      "(empty: RECSYS_TLS_CLIENT_CA)",
     "token_file": "file of full-access tokens (one per line, '#' comments): every call may carry "
-                  "one; health stays open (empty: RECSYS_TOKEN_FILE or RECSYS_TOKEN, else no check)",
+                  "one; health stays open (empty: no check; the client's RECSYS_TOKEN_FILE / RECSYS_TOKEN "
+                  "are refused here)",
     "read_token_file": "file of read-only tokens (one per line): Search, SimilarProducts, "
                        "GetProduct, ListProducts, GetStats only; needs --token-file",
     "token_reload_s": "check the token files every N seconds and reload them when changed "

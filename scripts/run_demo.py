@@ -32,6 +32,12 @@ EXAMPLE_QUERIES = ("cozy wooden chair for study table", "small folding computer 
 STOP_GRACE_S = 30.0
 
 
+def _server_environment() -> dict[str, str]:
+    """This environment less the client's token (RECSYS_TOKEN_FILE / RECSYS_TOKEN, for the CLI):
+    the demo's services run without tokens, and a server refuses to start where those are set."""
+    return {k: v for k, v in os.environ.items() if k not in ("RECSYS_TOKEN_FILE", "RECSYS_TOKEN")}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m scripts.run_demo",
@@ -84,7 +90,7 @@ class Service:
         self.name, self.address = name, address
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, process_group=0,
+            env={**_server_environment(), "PYTHONUNBUFFERED": "1"}, process_group=0,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self.stopping = False
         # Wakes the demo the moment the process exits: no polling.

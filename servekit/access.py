@@ -66,15 +66,18 @@ class ServerAccess:
 def server_access(tls_cert: str = "", tls_key: str = "", tls_client_ca: str = "",
                   token_file: str = "", env: Mapping[str, str] | None = None, *,
                   read_token_file: str = "", read_methods=()) -> ServerAccess:
-    """From a server's flags (empty: the RECSYS_TLS_* / RECSYS_TOKEN* environment, else off).
-    `read_token_file`: tokens that may call only `read_methods`; it needs a full-access token."""
+    """From a server's flags (TLS: empty means the RECSYS_TLS_* environment, else off; tokens:
+    the flags only). `read_token_file`: tokens that may call only `read_methods`; it needs a
+    full-access token. RECSYS_TOKEN_FILE / RECSYS_TOKEN are the command-line client's token,
+    often a read-only one: a server that found one of them and no --token-file used to take it as
+    its full-access token, making every read token a write token; it now refuses to start."""
     env = os.environ if env is None else env
     try:
         tls = ServerTls.from_flags(tls_cert, tls_key, tls_client_ca, env=env)
         credentials = tls.credentials() if tls else None
-        full_flag = "--token-file" if token_file else TOKEN_FILE_ENV
-        tokens = _tokens(token_file or env.get(TOKEN_FILE_ENV, ""), env.get(TOKEN_ENV) or None,
-                         read_token_file, full_flag)
+        if not token_file:
+            _refuse_client_token(env)
+        tokens = _tokens(token_file, read_token_file)
     except (TlsError, TokenError) as exc:
         raise AccessError(str(exc)) from None
     interceptors = ((TokenAuthInterceptor(tokens, read_methods=read_methods),) if tokens
@@ -82,16 +85,23 @@ def server_access(tls_cert: str = "", tls_key: str = "", tls_client_ca: str = ""
     return ServerAccess(credentials, interceptors, tls, tokens)
 
 
-def _tokens(full_file: str, fixed: str | None, read_file: str,
-            full_flag: str) -> Credentials | None:
-    if not full_file and fixed is None:
+def _refuse_client_token(env: Mapping[str, str]) -> None:
+    for name in (TOKEN_FILE_ENV, TOKEN_ENV):
+        if env.get(name):
+            raise TokenError(
+                f"{name} is set where this server starts: it is the command-line client's token "
+                "(perhaps a read-only one), which a server does not take. Give the server its "
+                "own with --token-file (INDEX_TOKEN_FILE, EMBEDDER_TOKEN_FILE), or unset "
+                f"{name} for the server's process")
+
+
+def _tokens(full_file: str, read_file: str) -> Credentials | None:
+    if not full_file:
         if read_file:
             raise TokenError(f"--read-token-file {read_file} needs a full-access token too "
-                             f"(--token-file, {TOKEN_FILE_ENV} or {TOKEN_ENV}), the one that "
-                             "every call but the reads needs")
+                             "(--token-file), the one that every call but the reads needs")
         return None
-    return Credentials(full_file=full_file, read_file=read_file,
-                       fixed=None if full_file else fixed, full_flag=full_flag)
+    return Credentials(full_file=full_file, read_file=read_file, full_flag="--token-file")
 
 
 def client_credentials(ca: str = "", cert: str = "", key: str = "", *,

@@ -200,7 +200,6 @@ def test_reflection_lists_the_health_service():
 
 @pytest.mark.parametrize("kwargs, env, flag", [
     ({"token_file": "/nope"}, {}, "--token-file"),
-    ({}, {"RECSYS_TOKEN_FILE": "/nope"}, "RECSYS_TOKEN_FILE"),
     ({"token_file": "FULL", "read_token_file": "/nope"}, {}, "--read-token-file"),
 ])
 def test_an_unreadable_token_file_names_its_flag(tmp_path, kwargs, env, flag):

@@ -97,12 +97,25 @@ def test_a_read_token_file_needs_a_full_access_token(files):
         server_access(read_token_file=str(files[1]), env={})
 
 
-def test_server_access_takes_the_environment_and_describes_counts_only(files):
-    access = server_access(env={"RECSYS_TOKEN_FILE": str(files[0])}, read_token_file=str(files[1]))
+def test_server_access_describes_counts_only(files):
+    access = server_access(token_file=str(files[0]), read_token_file=str(files[1]), env={})
     assert access.token == FULL_A and FULL_A not in access.describe()
     assert access.describe() == "plaintext, 1 full-access, 1 read-only token(s) required"
-    assert server_access(env={"RECSYS_TOKEN": FULL_B}).token == FULL_B
     assert server_access(env={}).tokens is None and server_access(env={}).reload() is False
+
+
+@pytest.mark.parametrize("name", ["RECSYS_TOKEN_FILE", "RECSYS_TOKEN"])
+def test_a_server_never_takes_the_clients_token_from_the_environment(files, name):
+    """The CLI's token, often a read-only one, used to become the server's full-access token
+    (every read token then wrote); a server without --token-file now refuses to start."""
+    value = str(files[1]) if name.endswith("FILE") else FULL_B
+    with pytest.raises(AccessError, match=f"{name} is set where this server starts.*"
+                                          "--token-file"):
+        server_access(env={name: value})
+    with pytest.raises(AccessError, match=name):
+        server_access(env={name: value}, read_token_file=str(files[1]))
+    # With its own --token-file, the client's variable is none of the server's business.
+    assert server_access(token_file=str(files[0]), env={name: value}).token == FULL_A
 
 
 # -- reload ---------------------------------------------------------------------------------------
