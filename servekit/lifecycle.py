@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
@@ -92,18 +93,29 @@ def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials 
     return port
 
 
+def _stop_now(signum: int) -> None:
+    """A second SIGTERM/SIGINT: exit at once (1), as after SIGKILL: in-flight calls end, the
+    index's shutdown compaction is skipped (its log is replayed at the next start)."""
+    log.warning("second signal %s: stopping now (in-flight calls cancelled, no shutdown work)",
+                signal.Signals(signum).name)
+    logging.shutdown()
+    os._exit(1)
+
+
 def serve_until_signal(server: grpc.Server, health: Health, *, grace_s: float,
                        on_stop=None, on_ready=None) -> None:
     """Block until SIGTERM/SIGINT, then: NOT_SERVING, drain in-flight calls for up to grace_s,
-    run `on_stop`, return. The server must already be started. `on_ready` (set SERVING) runs
-    once the handlers are in place, so that a SIGTERM right after SERVING drains, not kills."""
+    run `on_stop`, return; a second signal meanwhile stops at once (_stop_now). The server must
+    already be started. `on_ready` (set SERVING) runs once the handlers are in place, so that a
+    SIGTERM right after SERVING drains, not kills."""
     stopping = threading.Event()
 
     def _stop(signum, _frame):
         if stopping.is_set():
-            return
+            _stop_now(signum)
         stopping.set()
-        log.info("signal %s: draining calls (grace %.1fs)", signal.Signals(signum).name, grace_s)
+        log.info("signal %s: draining calls (grace %.1fs; a second signal stops at once)",
+                 signal.Signals(signum).name, grace_s)
         health.shutdown()
         threading.Thread(target=lambda: server.stop(grace_s), daemon=True).start()
 
@@ -145,5 +157,20 @@ def start_server(*, service_name: str, add_servicer, address: str, credentials,
     add_reflection(server, [service_name, HEALTH_SERVICE_NAME])
     port = bind(server, address, credentials)
     reload_on_sighup(on_reload)
+    _stop_while_starting(server)
     server.start()
     return server, health, port
+
+
+def _stop_while_starting(server: grpc.Server) -> None:
+    """Until serve_until_signal takes over, SIGTERM/SIGINT end the start-up where it is: one log
+    line, the server stopped, exit 0 (SystemExit unwinds the loading; every artifact is written
+    atomically). Without this, SIGTERM killed the process silently (143), Ctrl-C printed a
+    KeyboardInterrupt traceback, and as PID 1 in a container a SIGTERM did nothing at all."""
+    def _stop(signum, _frame):
+        log.info("signal %s during start-up: stopping", signal.Signals(signum).name)
+        server.stop(0)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
