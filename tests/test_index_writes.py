@@ -195,7 +195,10 @@ def test_a_changed_csv_that_would_drop_compacted_writes_is_refused_unless_told(
     write_tiny_csv(tmp_path / "tiny.csv", TINY_ROWS[1:])
     refused = start_index(shared_embedder.address, tmp_path / "tiny.csv", tmp_path / "data",
                           wait=False)
-    assert refused.proc.wait(120) == 2
+    try:
+        assert refused.proc.wait(120) == 2
+    finally:
+        refused.kill()  # a start that is not refused serves: leave nothing running
     lines = [line for line in refused.output().splitlines() if line.startswith("index_service:")]
     assert len(lines) == 1 and "refusing to rebuild" in lines[0] and "live writes" in lines[0]
     proc, stub = index("--on-catalog-change", "rebuild")
