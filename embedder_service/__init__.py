@@ -6,5 +6,6 @@ limits), backend (backend.py: the model behind a tiny interface, torch; openvino
 same model compiled by OpenVINO; ov_cache.py: its converted models, kept between starts;
 standalone_tokenizer.py: the tokenizer kept with them, so that a start from the cache needs no torch;
 prepare_cache.py: `python -m embedder_service.prepare_cache` fills that cache and exits (image builds);
-precision.py: fp32 or bf16, from the CPU's features). config.py holds the settings.
+precision.py: fp32 or bf16, from the CPU's features). config.py holds the settings
+(config_help.py: their --help lines).
 """

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from servekit.flags import common_problem, config_from_args
 
+from .config_help import HELP
 from .precision import PRECISIONS
 
 MIB = 1024 * 1024
@@ -96,6 +97,7 @@ class EmbedderConfig:
                   environ: dict[str, str] | None = None) -> "EmbedderConfig":
         return config_from_args(
             cls, prog="python -m embedder_service", env_name=env_var, argv=argv, environ=environ,
+            help=HELP,
             description="recsys.v1.Embedder gRPC server: texts -> sentence-transformers vectors. "
                         "Every flag falls back to the environment variable EMBEDDER_<FLAG>.")
 

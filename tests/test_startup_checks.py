@@ -231,3 +231,16 @@ def test_a_failed_reload_names_the_flag(tmp_path, caplog):
     with caplog.at_level(logging.ERROR, logger="servekit.tokens"):
         assert credentials.reload() is False
     assert "(--token-file)" in caplog.text and credentials.first_full_token == TOKEN
+
+
+@pytest.mark.parametrize("config_class", [EmbedderConfig, IndexConfig])
+def test_every_flag_says_what_it_does_in_help(config_class, capsys):
+    """The embedder's --help listed its flags with no word of what they do."""
+    with pytest.raises(SystemExit):
+        config_class.from_args(["--help"], environ={})
+    text = capsys.readouterr().out
+    for f in fields(config_class):
+        flag = "--" + f.name.replace("_", "-")
+        entry = text.split(f"  {flag} ", 1)[1].split("\n  --", 1)[0]
+        described = entry.split("(env ", 1)[0].replace(flag.upper().lstrip("-").replace("-", "_"), "")
+        assert len(described.split()) >= 2, f"{flag} has no description: {entry!r}"
