@@ -42,6 +42,18 @@ def _log_serving(store: Store, address: str) -> None:
              store.name, stats["index_type"], stats["model_name"], address)
 
 
+def _os_error_line(config: IndexConfig, exc: OSError) -> str:
+    """A file-system failure at start, naming the path and the flag it came from."""
+    path, reason = str(exc.filename or ""), exc.strerror or str(exc)
+    if not path:
+        return reason
+    for flag, given in (("--embeddings", config.embeddings), ("--catalog", config.catalog),
+                        ("--data-dir", config.data_dir)):
+        if given and path.startswith(str(given)):
+            return f"cannot use {path}: {reason} ({flag} {given})"
+    return f"cannot use {path}: {reason}"
+
+
 def _open_store(config: IndexConfig, embedder: EmbedderClient, health) -> Store:
     # A progress bar on a terminal; into a log file or `docker logs`, a log line now and then
     # (build.embed_all), never a bar's carriage returns.
@@ -63,7 +75,7 @@ def serve(config: IndexConfig) -> int:
         embedder_credentials = client_credentials(config.embedder_tls_ca,
                                                   config.embedder_tls_client_cert,
                                                   config.embedder_tls_client_key,
-                                                  flags="--embedder-tls-ca/-client-cert/-client-key")
+                                                  flag_prefix="--embedder-")
         embedder_token = client_token(config.embedder_token_file, access.token)
     except ValueError as exc:
         print(f"index_service: {exc}", file=sys.stderr)
@@ -92,7 +104,8 @@ def serve(config: IndexConfig) -> int:
     try:
         store = _open_store(config, embedder, health)
     except (StartupError, WalError, ValueError, OSError) as exc:  # OSError: disk full, read-only...
-        print(f"index_service: {exc}", file=sys.stderr)
+        print(f"index_service: {_os_error_line(config, exc) if isinstance(exc, OSError) else exc}",
+              file=sys.stderr)
         server.stop(0)
         embedder.close()
         return 2

@@ -105,15 +105,16 @@ def _tokens(full_file: str, read_file: str) -> Credentials | None:
 
 
 def client_credentials(ca: str = "", cert: str = "", key: str = "", *,
-                       flags: str = "") -> grpc.ChannelCredentials | None:
+                       flag_prefix: str = "--") -> grpc.ChannelCredentials | None:
     """TLS credentials for a service-to-service channel from explicit flags only (no environment
-    fallback: RECSYS_TLS_CA is the command-line client's); None: plaintext. `flags` (e.g.
-    "--embedder-tls-*") starts an error's message, to name the service's own flags."""
+    fallback: RECSYS_TLS_CA is the command-line client's); None: plaintext. `flag_prefix` (e.g.
+    "--embedder-") names the service's own flags in an error: `--embedder-tls-ca`, not the
+    client's `--tls-ca`."""
     try:
         tls = ClientTls.from_flags(ca, cert, key, env={})
         return tls.credentials() if tls else None
     except TlsError as exc:
-        raise AccessError(f"{flags}: {exc}" if flags else str(exc)) from None
+        raise AccessError(str(exc).replace("--tls-", f"{flag_prefix}tls-")) from None
 
 
 def client_token(token_file: str, default: str | None,

@@ -34,8 +34,9 @@ def refused_with_one_line(module: str, args: list[str], tmp_path) -> tuple[int, 
         if "--port" not in args:
             args = ["--port", str(free_port()), *args]
         if module == "index_service":
-            args += ["--catalog", str(write_tiny_csv(tmp_path / "tiny.csv")), "--data-dir",
-                     str(tmp_path / "data")]
+            args += ["--catalog", str(write_tiny_csv(tmp_path / "tiny.csv"))]
+            if "--data-dir" not in args:
+                args += ["--data-dir", str(tmp_path / "data")]
             if "--embedder" not in args:
                 args += ["--embedder", f"127.0.0.1:{free_port()}", "--embedder-wait-s", "1"]
         done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
@@ -72,6 +73,22 @@ def test_the_index_refuses_a_malformed_embedder_at_once(spec, tmp_path):
     code, line = refused_with_one_line("index_service", ["--embedder", spec], tmp_path)
     assert code == 2 and line.startswith(FLAG["index_service"] + "--embedder: "), line
     assert "HOST:PORT" in line and "127.0.0.1:50051" in line, line
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--embeddings", "/nonexistent/emb.npy"],
+     "cannot use /nonexistent/emb.npy: No such file or directory (--embeddings"),
+    (["--data-dir", "FILE"], "File exists (--data-dir "),
+    (["--embedder-tls-ca", "/nonexistent/ca.pem"],
+     "cannot read the CA certificate (--embedder-tls-ca) /nonexistent/ca.pem"),
+])
+def test_the_index_names_the_flag_of_a_path_it_cannot_use(args, says, tmp_path):
+    """These said `[Errno 2] No such file or directory: '/nope.npy'`, `[Errno 17] File exists`
+    and `... (--tls-ca)`, the client's flag, not the index service's."""
+    (tmp_path / "a-file").write_text("")
+    args = [str(tmp_path / "a-file") if arg == "FILE" else arg for arg in args]
+    code, line = refused_with_one_line("index_service", args, tmp_path)
+    assert code == 2 and line.startswith("index_service: ") and says in line, line
 
 
 def test_the_embedders_reflection_lists_the_health_service(shared_embedder):
