@@ -193,7 +193,7 @@ class EmbedderClient:
         deadline = time.monotonic() + limit
         parts = [self._embed_call(texts[i:i + step], max(0.001, deadline - time.monotonic()),
                                   what, callers and timeout is not None)
-                 for i in range(0, len(texts), step)]
+                 for i in range(0, len(texts), step) or [0]]  # none: the embedder says why
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _embed_call(self, texts: list[str], limit: float, what: str, callers: bool) -> np.ndarray:
