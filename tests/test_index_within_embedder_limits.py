@@ -13,7 +13,8 @@ import pytest
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc, index_pb2 as pb
 from index_service.catalog import search_text
-from index_service.embedder_client import fit_text
+from index_service.embedder_client import EmbedderClient, fit_text
+from servekit.errors import InvalidArgument
 from tests.procs import EXACT_EMBEDDER_ARGS
 from tests.test_index_support import (TINY_HEADER, TINY_ROWS, index_stub, start_embedder,
                                       start_index)
@@ -69,3 +70,13 @@ def test_long_texts_and_large_batches_within_the_embedders_limits(shared_embedde
         if index is not None:
             index.terminate()
         embedder.terminate()
+
+
+def test_no_texts_is_the_embedders_invalid_argument(shared_embedder):
+    client = EmbedderClient(shared_embedder.address, display="e", timeout_s=10, cache_size=1)
+    try:
+        client.model_info(timeout=10)
+        with pytest.raises(InvalidArgument, match="the embedder rejected the texts"):
+            client.embed([])
+    finally:
+        client.close()
