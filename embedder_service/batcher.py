@@ -132,16 +132,21 @@ class Batcher:
                 self._arriving -= 1
                 self._cond.notify()
 
+    def check_room(self, texts: int) -> None:
+        """ResourceExhausted when `texts` more would not fit the queue now: a call checks before
+        it tokenizes (submit checks again, under the lock), so a refused call costs nothing."""
+        queued = len(self._pending)
+        if queued + texts > self.max_queue_texts:
+            raise ResourceExhausted(
+                f"queue full: {queued} texts are waiting and this call adds {texts}, "
+                f"over the server's max_queue_texts={self.max_queue_texts}; retry with backoff")
+
     def submit(self, tokens: list[Tokenized]) -> Job:
         job = Job(tokens, self._dimension)
         with self._cond:
             if self._stopping:
                 raise Unavailable("the embedder is shutting down")
-            queued = len(self._pending)
-            if queued + len(tokens) > self.max_queue_texts:
-                raise ResourceExhausted(
-                    f"queue full: {queued} texts are waiting and this call adds {len(tokens)}, "
-                    f"over the server's max_queue_texts={self.max_queue_texts}; retry with backoff")
+            self.check_room(len(tokens))
             self._pending.extend((job, i) for i in range(len(tokens)))
             QUEUE_TEXTS.set(len(self._pending))
             self._cond.notify()

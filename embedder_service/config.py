@@ -77,6 +77,11 @@ class EmbedderConfig:
     omp_spin_count: int = 10000
     # gRPC worker threads (each in-flight call holds one while it waits for its vectors).
     grpc_workers: int = 64
+    # EmbedStream streams open at once (each holds a worker for its whole life): past it a new
+    # stream gets RESOURCE_EXHAUSTED, so that streams never take every worker (health included).
+    max_streams: int = 16
+    # A stream with nothing sent and nothing in flight for this long is ended; 0 = never.
+    stream_idle_s: float = 60.0
     # Seconds SIGTERM waits for in-flight calls before stopping.
     grace_s: float = 30.0
     log_level: str = "INFO"
@@ -113,6 +118,12 @@ class EmbedderConfig:
                 return f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
         if not 0 <= self.port <= 65535 or not 0 <= self.metrics_port <= 65535:
             return "ports must be in 0..65535"
+        if self.max_streams < 1 or self.max_streams >= self.grpc_workers:
+            return (f"--max-streams must be from 1 to --grpc-workers - 1 ({self.grpc_workers - 1}): "
+                    f"streams hold a worker each, and unary calls and health need some; got "
+                    f"{self.max_streams}")
+        if self.stream_idle_s < 0:
+            return "--stream-idle-s must not be negative (0: never)"
         if self.max_texts_per_request > self.max_queue_texts:
             return (f"--max-texts-per-request ({self.max_texts_per_request}) is more than "
                     f"--max-queue-texts ({self.max_queue_texts}): a request that large could "

@@ -28,6 +28,9 @@ HELP = {
     "omp_spin_count": "how long OpenMP threads busy-wait before sleeping (GOMP_SPINCOUNT, "
                       "unless set); -1: the wait policy decides",
     "grpc_workers": "gRPC worker threads (a waiting call holds one)",
+    "max_streams": "EmbedStream streams open at once (each holds a worker); past it "
+                   "RESOURCE_EXHAUSTED; less than --grpc-workers",
+    "stream_idle_s": "end a stream that sent nothing (and waits for nothing) this long; 0 = never",
     "grace_s": "seconds SIGTERM waits for calls in flight",
     "log_level": "DEBUG, INFO, WARNING, ERROR or CRITICAL",
     "tls_cert": "TLS certificate chain (PEM) to serve TLS; with --tls-key (empty: "

@@ -7,7 +7,8 @@ import time
 
 from client.generated.recsys.v1 import embedder_pb2, embedder_pb2_grpc
 from servekit.deadlines import remaining_s
-from servekit.errors import Cancelled, DeadlineExceeded, ServiceError, Unavailable
+from servekit.errors import (Cancelled, DeadlineExceeded, ResourceExhausted, ServiceError,
+                             Unavailable)
 
 from .backend import normalize_rows
 from .batcher import Batcher
@@ -16,6 +17,8 @@ from .validation import Limits, check_lengths, check_texts
 
 # EmbedStream: how many requests of one stream may be queued in the model at once (pipelining).
 STREAM_READ_AHEAD = 4
+# A request's texts are tokenized this many at a time (see _submit).
+TOKENIZE_CHUNK = 64
 
 
 class _Ready:
@@ -29,6 +32,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
     def __init__(self, config: EmbedderConfig):
         self._config = config
         self._ready: _Ready | None = None
+        self._streams = threading.BoundedSemaphore(config.max_streams)
 
     def attach(self, backend, batcher: Batcher) -> None:
         """The model is loaded: start answering (until then calls get UNAVAILABLE)."""
@@ -56,16 +60,30 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
     def Embed(self, request, context):
         arrived = time.perf_counter()
         ready = self._get_ready()
-        job = self._submit(ready, request)
-        context.add_callback(job.cancel)
+        job = self._submit(ready, request, context)
+        if not context.add_callback(job.cancel):  # the call ended while its texts were read
+            job.cancel()
+            raise Cancelled("the call was cancelled")
         return self._answer(ready, request, job, context, arrived)
 
     def EmbedStream(self, request_iterator, context):
-        """Reads ahead up to STREAM_READ_AHEAD requests so the model stays busy; answers in order."""
+        """Reads ahead up to STREAM_READ_AHEAD requests so the model stays busy; answers in order.
+        At most --max-streams at once (each holds a worker); one idle for --stream-idle-s ends."""
         ready = self._get_ready()
+        if not self._streams.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self._config.max_streams} EmbedStream streams are open, the server's "
+                "--max-streams: close idle streams, or send Embed calls")
+        try:
+            yield from self._stream(ready, request_iterator, context)
+        finally:
+            self._streams.release()
+
+    def _stream(self, ready: _Ready, request_iterator, context):
         pending: queue.Queue = queue.Queue(maxsize=STREAM_READ_AHEAD)
         stop = threading.Event()
         context.add_callback(stop.set)
+        idle_s = self._config.stream_idle_s or None
 
         def read() -> None:
             try:
@@ -74,7 +92,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
                         return
                     arrived = time.perf_counter()
                     try:
-                        item = (request, self._submit(ready, request), arrived)
+                        item = (request, self._submit(ready, request, context), arrived)
                     except ServiceError as exc:
                         pending.put(_in_stream(exc, number, request.request_id))
                         return
@@ -90,7 +108,12 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         threading.Thread(target=read, name="embed-stream-reader", daemon=True).start()
         try:
             while True:
-                item = pending.get()
+                try:
+                    item = pending.get(timeout=idle_s)
+                except queue.Empty:
+                    raise DeadlineExceeded(
+                        f"stream idle: nothing sent for {idle_s:g} s (the server's "
+                        "--stream-idle-s); open a stream when there is something to embed") from None
                 if item is None:
                     return
                 if isinstance(item, ServiceError):
@@ -109,10 +132,18 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
 
     # ---- shared steps -------------------------------------------------------------------------
     @staticmethod
-    def _submit(ready: _Ready, request):
+    def _submit(ready: _Ready, request, context):
+        """Check, tokenize (TOKENIZE_CHUNK texts at a time: other calls' texts get the tokenizer
+        in between, and a call cancelled meanwhile stops there) and queue the request's texts.
+        A queue without room refuses the call before any tokenizing."""
         with ready.batcher.arriving():
             texts = check_texts(request.texts, ready.limits)
-            tokens = ready.backend.tokenize(texts)
+            ready.batcher.check_room(len(texts))
+            tokens = []
+            for start in range(0, len(texts), TOKENIZE_CHUNK):
+                if not context.is_active():
+                    raise Cancelled("the call was cancelled")
+                tokens += ready.backend.tokenize(texts[start:start + TOKENIZE_CHUNK])
             if request.HasField("truncate") and not request.truncate:
                 check_lengths(tokens, ready.limits)
             return ready.batcher.submit(tokens)
