@@ -204,6 +204,9 @@ def _similar_ids(product_id: str, product_ids: list[str]) -> list[str]:
         if not product_id:
             raise InvalidArgument("product_id is empty (or give several in product_ids)")
         return [product_id]
+    if len(product_ids) > MAX_SIMILAR_IDS * 10:  # before any work on them: repeats count here
+        raise InvalidArgument(f"product_ids holds {len(product_ids)} ids; at most "
+                              f"{MAX_SIMILAR_IDS} distinct and {MAX_SIMILAR_IDS * 10} in all")
     empty = [i for i, pid in enumerate(product_ids) if not pid]
     if empty:
         raise InvalidArgument(f"product_ids[{empty[0]}] is empty")
