@@ -54,16 +54,20 @@ def read_pem(path: str | os.PathLike, what: str, marker: str) -> bytes:
     return data
 
 
-def _no_password(*_args):
-    raise TlsError("encrypted private keys are not supported: give the key without a passphrase "
-                   "(e.g. openssl pkey -in KEY -out PLAIN_KEY) and protect the file instead")
+def _no_password(key: Path, what: str):
+    def refuse(*_args):
+        raise TlsError(f"the key {key} ({what}) is encrypted, which is not supported: give the "
+                       "key without a passphrase (e.g. openssl pkey -in KEY -out PLAIN_KEY) and "
+                       "protect the file instead")
+    return refuse
 
 
 def check_pair(cert: Path, key: Path, what: str = "--tls-cert/--tls-key") -> None:
     """TlsError unless the certificate chain parses and the key belongs to its first certificate
     (gRPC itself would only say "Failed to bind")."""
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=_no_password)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key,
+                                                               password=_no_password(key, what))
     except ssl.SSLError as exc:
         raise TlsError(f"the certificate {cert} and key {key} ({what}) cannot be used together: "
                        f"{exc.reason or exc}") from exc

@@ -262,7 +262,8 @@ def test_an_encrypted_key_is_refused_with_how_to(pki, tmp_path):
     encrypted.write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"passphrase")))
-    with pytest.raises(TlsError, match="encrypted private keys are not supported"):
+    with pytest.raises(TlsError, match=rf"the key {encrypted} \(--tls-cert/--tls-key\) is "
+                                       "encrypted, which is not supported"):
         ServerTls(pki.server_cert, encrypted).credentials()
 
 
