@@ -10,8 +10,8 @@ from .recsys_client import RecsysClient
 from .types import FUSIONS, MODES, HybridParams, SearchParams
 
 
-def _whole(minimum: int):
-    """argparse type: a whole number >= minimum."""
+def whole(minimum: int, maximum: int | None = None):
+    """argparse type: a whole number >= minimum (and <= maximum, when given)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -19,11 +19,13 @@ def _whole(minimum: int):
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, not {value}")
         return value
     return parse
 
 
-_k, _offset = _whole(1), _whole(0)
+_k, _offset = whole(1), whole(0)
 
 
 def _alpha(text: str) -> float:

@@ -18,11 +18,13 @@ import json
 import sys
 
 from . import render
+from .commands import whole
 from .errors import InvalidArgumentError, RecsysError
 from .recsys_client import RecsysClient
 from .types import Product
 
 BATCH = 500  # the index service takes up to --max-batch-products (1,000 by default) a call
+_batch_size = whole(1, 1000)
 _FIELDS = {f.name for f in dataclasses.fields(Product)}
 
 
@@ -109,16 +111,6 @@ def run_delete(args: argparse.Namespace, client: RecsysClient) -> None:
     missing = f"; not found: {', '.join(not_found)}" if not_found else ""
     print(render.to_json(summary) if args.json else
           f"deleted {deleted} products{missing}; the catalog holds {result.product_count}")
-
-
-def _batch_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 1000, not {value}")
-    return value
 
 
 def register(add) -> None:
