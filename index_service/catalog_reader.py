@@ -216,10 +216,9 @@ def _skipper(table: RawTable, report: LoadReport):
     return skip
 
 
-def _titled_rows(table: RawTable, titles: pd.Series, report: LoadReport) -> np.ndarray:
-    """Rows with a title; the others are reported with their line (row) numbers."""
+def _titled_rows(titles: pd.Series, skip) -> np.ndarray:
+    """Rows with a title; the others are reported to skip(row, reason)."""
     has_title = titles.str.strip().ne("").to_numpy()
-    skip = _skipper(table, report)
     for r in np.flatnonzero(~has_title):
         skip(int(r), "no title")
     return np.flatnonzero(has_title)
@@ -279,10 +278,11 @@ def read_catalog(path: str | Path, columns: dict[str, str] | None = None,
     report.attribute_columns = [c for c in present if c not in mapped]
     texts = {fld: column(fld).tolist() for fld in (*TEXT_FIELDS, "images")}
     attributes = {c: frame[c].tolist() for c in report.attribute_columns}
+    skip = _skipper(table, report)  # one: the file's line numbers are read once, if at all
     fitting = rows_within_limits(
-        _titled_rows(table, column("title"), report), ids, texts,
+        _titled_rows(column("title"), skip), ids, texts,
         lambda r: parse_breadcrumb(texts["categories"][r]), lambda r: parse_images(texts["images"][r]),
-        attributes, prices, _skipper(table, report))
+        attributes, prices, skip)
     rows = _last_of_each_id(fitting, ids, report)
     taken = {fld: [texts[fld][r] for r in rows] for fld in TEXT_FIELDS}
     unique = {raw: parse_breadcrumb(raw) for raw in set(taken["categories"])}

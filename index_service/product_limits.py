@@ -2,8 +2,7 @@
 over a limit) or a catalog file (rows_within_limits: the reader skips the row and reports it with
 its line, as it does a row without a title).
 
-    kept = rows_within_limits(rows, ids, texts, categories, images, attributes, prices, line_of,
-                              skipped)
+    kept = rows_within_limits(rows, ids, texts, breadcrumb, images, attributes, prices, skip)
 """
 from __future__ import annotations
 
@@ -59,14 +58,14 @@ def rows_within_limits(rows: np.ndarray, ids: Sequence[str], texts: Mapping[str,
     material, color and the raw categories and images strings, per row of the file; `breadcrumb`
     and `images`: a row's parsed lists; skip(row, reason) is told of every row left out. Only rows
     whose size_bound exceeds the limit are measured exactly."""
-    chars = _lengths(ids) + 2 * _lengths(texts["categories"])
+    id_chars = _lengths(ids)
+    chars = id_chars + 2 * _lengths(texts["categories"])
     for name, values in texts.items():
         if name != "categories":
             chars += _lengths(values)
     for name, values in attributes.items():
         chars += _lengths(values) + len(name)
     bound = size_bound(chars, len(texts) + len(attributes))
-    id_chars = _lengths(ids)
     kept = []
     for r in rows:
         if id_chars[r] > MAX_ID_CHARS:
